@@ -29,6 +29,7 @@ __all__ = [
     "ValueEncoder",
     "load_imagenet_weights",
     "copy_resnet18_weights",
+    "copy_resnet50_weights",
 ]
 
 
@@ -170,11 +171,16 @@ def copy_resnet18_weights(encoder: ValueEncoder, source: dict[str, Tensor]) -> l
     return copied
 
 
+def copy_resnet50_weights(encoder: KeyEncoder, source: dict[str, Tensor]) -> None:
+    """Copy a torchvision ResNet-50 state_dict into the key encoder (``layer1`` -> ``res2``;
+    ``layer4`` and ``fc`` are dropped). Every key-encoder entry must be in ``source``."""
+    renamed = {("res2." + name[len("layer1."):] if name.startswith("layer1.") else name): t
+               for name, t in source.items()}
+    own = encoder.state_dict()
+    encoder.load_state_dict({k: v for k, v in renamed.items() if k in own}, strict=True)
+
+
 def load_imagenet_weights(key_encoder: KeyEncoder, value_encoder: ValueEncoder) -> None:
     """Initialise both backbones from torchvision's ``IMAGENET1K_V1`` weights (downloads)."""
-    r50 = resnet50(weights=ResNet50_Weights.IMAGENET1K_V1).state_dict()
-    renamed = {name.replace("layer1.", "res2.", 1) if name.startswith("layer1.") else name: t
-               for name, t in r50.items()}
-    key_state = {k: v for k, v in renamed.items() if k in key_encoder.state_dict()}
-    key_encoder.load_state_dict(key_state, strict=True)
+    copy_resnet50_weights(key_encoder, resnet50(weights=ResNet50_Weights.IMAGENET1K_V1).state_dict())
     copy_resnet18_weights(value_encoder, resnet18(weights=ResNet18_Weights.IMAGENET1K_V1).state_dict())

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["affinity_logits", "memory_affinity", "readout", "read_memory"]
+__all__ = ["affinity_logits", "memory_affinity", "topk_softmax", "readout", "read_memory"]
 
 
 def affinity_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
@@ -52,7 +52,15 @@ def memory_affinity(memory_key: Tensor, query_key: Tensor, top_k: int | None = N
     logits = affinity_logits(memory_key, query_key)
     if top_k is None or top_k >= logits.shape[1]:
         return torch.softmax(logits, dim=1)
-    values, indices = torch.topk(logits, k=top_k, dim=1)
+    return topk_softmax(logits, top_k)
+
+
+def topk_softmax(logits: Tensor, k: int) -> Tensor:
+    """Softmax over dim 1 of the ``k`` largest entries of each column; the others become 0.
+
+    ``logits (B, M, Q)`` -> ``(B, M, Q)``; ``k`` must not exceed ``M``.
+    """
+    values, indices = torch.topk(logits, k=k, dim=1)
     weights = torch.softmax(values, dim=1)
     return torch.zeros_like(logits).scatter_(1, indices, weights)
 

@@ -7,7 +7,9 @@ When the working memory holds ``T`` frames, RRM shortens it in time:
   ``S^t`` scores per frame, averaged over ``T``; ``omega(x) = max(0, tanh(x))`` plus
   a learnable bias ``gamma`` give one score per temporal policy, normalised by a
   softmax into ``Prob`` (a distribution over policies, strictly positive, which the
-  straight-through factor below needs);
+  straight-through factor below needs). The last conv starts with small weights and
+  a bias of 0.5, so every score starts where ``tanh`` is positive and the gate's
+  convolutions get gradients (below 0, ``omega`` passes none);
 * the chosen policy ``s = argmax Prob`` reduces keys and values with a ``Conv3d`` of
   kernel and stride ``(2^(s+1), 1, 1)``: ``T -> floor(T / 2^(s+1)) + (T mod 2^(s+1))``
   (the tail that does not fill a whole stride is kept as it is). Each reduction conv
@@ -63,6 +65,10 @@ class ModulationGate(nn.Module):
         self.bn = nn.BatchNorm1d(hidden)
         self.conv2 = nn.Conv1d(hidden, num_policies, kernel_size=1)
         self.gamma = nn.Parameter(torch.zeros(num_policies))
+        # omega = max(0, tanh(x)) passes no gradient where x < 0: start every policy's
+        # score at about +0.5 so that the gate's convolutions learn from the first step.
+        nn.init.normal_(self.conv2.weight, std=0.01)
+        nn.init.constant_(self.conv2.bias, 0.5)
 
     def forward(self, keys: Tensor) -> Tensor:
         """``keys (B, C^k, T, h, w)`` -> ``Prob (B, S^t)``, rows sum to 1."""

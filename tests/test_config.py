@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from remn.config import ConfigError, REMNConfig, config_to_yaml, load_config
+
+from conftest import REPO
+
+CONFIGS = REPO / "configs"
+
+
+def test_defaults_are_remn_with_every_module_on():
+    cfg = load_config()
+    assert (cfg.model.frm, cfg.memory.asm, cfg.memory.rrm) == (True, True, True)
+    assert cfg.model.key_dim == 64 and cfg.model.value_dim == 512
+    assert load_config(CONFIGS / "remn.yaml") == dataclasses.replace(cfg, name="remn")
+
+
+def test_stcn_config_switches_every_module_off():
+    cfg = load_config(CONFIGS / "stcn.yaml")
+    assert (cfg.model.frm, cfg.memory.asm, cfg.memory.rrm) == (False, False, False)
+    assert cfg.memory.mem_every == 5 and cfg.memory.top_k == 20
+
+
+@pytest.mark.parametrize(
+    "name, flags",
+    [("no_frm", (False, True, True)), ("no_asm", (True, False, True)), ("no_rrm", (True, True, False)),
+     ("frm_only", (True, False, False))],
+)
+def test_ablation_files(name, flags):
+    cfg = load_config(CONFIGS / "ablation" / f"{name}.yaml")
+    assert (cfg.model.frm, cfg.memory.asm, cfg.memory.rrm) == flags
+
+
+def test_single_flag_ablations_change_exactly_one_field():
+    base = dataclasses.asdict(load_config(CONFIGS / "remn.yaml"))
+    for name in ("no_frm", "no_asm", "no_rrm"):
+        cfg = dataclasses.asdict(load_config(CONFIGS / "ablation" / f"{name}.yaml"))
+        changed = [(section, key) for section in ("model", "memory", "runtime")
+                   for key in base[section] if base[section][key] != cfg[section][key]]
+        assert len(changed) == 1, (name, changed)
+
+
+def test_overrides_are_typed_and_applied_last():
+    cfg = load_config(CONFIGS / "remn.yaml", ["memory.rrm=false", "memory.capacity=8", "memory.asm_tau=0.5"])
+    assert cfg.memory.rrm is False and cfg.memory.capacity == 8 and cfg.memory.asm_tau == 0.5
+    assert isinstance(cfg, REMNConfig)
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["memory.rr=false"], "rr"),
+        (["memory.capacity=many"], "capacity"),
+        (["memory.interval_mode=sometimes"], "interval_mode"),
+        (["model.frm_window=4"], "frm_window"),
+        (["memory.capacity=1"], "capacity"),
+        (["memory.asm_min_interval=5", "memory.asm_max_interval=3"], "asm_min_interval"),
+        (["memory.rrm"], "key=value"),
+    ],
+)
+def test_bad_overrides_name_the_problem(overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(CONFIGS / "remn.yaml", overrides)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("model:\n  frn: true\n")
+    with pytest.raises(ConfigError, match="frn"):
+        load_config(unknown)
+    loop_a, loop_b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    loop_a.write_text("base: b.yaml\n")
+    loop_b.write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="loop"):
+        load_config(loop_a)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = load_config(CONFIGS / "ablation" / "no_rrm.yaml", ["memory.top_k=7"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(config_to_yaml(cfg))
+    assert load_config(path) == cfg
+
+
+def test_every_field_is_documented():
+    text = (REPO / "docs" / "config.md").read_text()
+    cfg = dataclasses.asdict(load_config())
+    for section, fields in cfg.items():
+        names = [section] if not isinstance(fields, dict) else [f"{section}.{f}" for f in fields]
+        for name in names:
+            assert f"`{name}`" in text, f"{name} is not documented in docs/config.md"
