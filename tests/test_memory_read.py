@@ -87,3 +87,32 @@ def test_read_is_shared_across_objects():
     for obj in range(4):
         alone = read_memory(mk, mv[:, obj:obj + 1], qk, top_k=5)
         torch.testing.assert_close(together[:, obj:obj + 1], alone)
+
+
+def test_affinity_stays_float32_under_bf16_autocast():
+    from remn.runtime import autocast
+
+    gen = torch.Generator().manual_seed(4)
+    mk = torch.randn(1, 64, 30, generator=gen) * 3
+    qk = torch.randn(1, 64, 7, generator=gen) * 3
+    reference = affinity_logits(mk, qk)
+    with autocast(torch.device("cpu"), "bf16"):
+        inside = affinity_logits(mk.bfloat16(), qk.bfloat16())
+    assert inside.dtype == torch.float32
+    # only the inputs' rounding to bf16 differs, not the arithmetic
+    torch.testing.assert_close(inside, affinity_logits(mk.bfloat16().float(), qk.bfloat16().float()))
+    assert not torch.equal(inside, reference)
+
+
+def test_whole_step_runs_under_bf16_autocast_on_cpu(stcn_model):
+    from remn.runtime import autocast
+
+    frames = torch.randn(2, 3, 48, 64)
+    masks = torch.rand(1, 2, 48, 64)
+    with torch.inference_mode(), autocast(torch.device("cpu"), "bf16"):
+        feats = stcn_model.encode_key(frames)
+        values = stcn_model.encode_value(frames[:1], feats.f16[:1], masks)
+        readout = stcn_model.read_memory(feats.key[:1, :, None], values[:, :, :, None], feats.key[1:], top_k=20)
+        prob = stcn_model.segment(readout, feats.select(slice(1, 2), dim=0)).prob
+    assert prob.shape == (1, 3, 48, 64) and torch.isfinite(prob).all()
+    torch.testing.assert_close(prob.float().sum(1), torch.ones(1, 48, 64), atol=2e-2, rtol=0)
