@@ -56,10 +56,12 @@ def test_without_rrm_the_bank_grows_by_one_per_write():
 def test_reading_all_valid_frames_equals_plain_read():
     bank = MemoryBank(FixedInterval(1), top_k=5)
     frames = [_frame(t) for t in range(4)]
+    query = torch.randn(CK, *HW)
     bank.write(0, *frames[0], permanent=True)
+    early = bank.read(query)  # a read between writes must not hide later writes
     for t in range(1, 4):
         bank.write(t, *frames[t])
-    query = torch.randn(CK, *HW)
+    assert not torch.allclose(bank.read(query), early)
     keys = torch.stack([f[0] for f in frames], dim=1)
     values = torch.stack([f[1] for f in frames], dim=2)
     torch.testing.assert_close(bank.read(query), read_memory(keys[None], values[None], query[None], 5)[0])

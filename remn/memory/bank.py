@@ -99,6 +99,8 @@ class MemoryBank:
         self.reductions: list[int] = []  # chosen policy of each RRM call
         self._permanent = _Part()
         self._working = _Part()
+        # both parts concatenated (keys, values, valid, all valid?), rebuilt after each change
+        self._joined: tuple[Tensor, Tensor, Tensor, bool] | None = None
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -154,6 +156,7 @@ class MemoryBank:
             self.num_objects = count
         valid = torch.ones(count, dtype=torch.bool, device=values.device)
         (self._permanent if permanent else self._working).append(key, values, valid, frame_index)
+        self._joined = None
         if prob is not None:
             self.policy.record_write(frame_index, prob)
         if not permanent and self.reducer is not None and self.num_working >= self.capacity:
@@ -169,6 +172,7 @@ class MemoryBank:
         self._permanent.keep_objects(keep)
         self._working.keep_objects(keep)
         self.num_objects = len(keep)
+        self._joined = None
 
     def _reduce(self) -> None:
         part = self._working
@@ -181,6 +185,7 @@ class MemoryBank:
         part.valid = torch.stack([part.valid[:, g.start:g.stop].all(dim=1) for g in groups], dim=1)
         part.spans = [(part.spans[g.start][0], part.spans[g.stop - 1][1]) for g in groups]
         self.reductions.append(reduction.policy)
+        self._joined = None
 
     # ---------------------------------------------------------------- reading
     def read(self, query_key: Tensor) -> Tensor:
@@ -191,11 +196,14 @@ class MemoryBank:
         """
         if len(self) == 0:
             raise RuntimeError("the memory is empty: write the annotated frame first")
-        parts = [p for p in (self._permanent, self._working) if len(p)]
-        keys = torch.cat([p.keys for p in parts], dim=1)
-        values = torch.cat([p.values for p in parts], dim=2)
-        valid = torch.cat([p.valid for p in parts], dim=1)
-        if bool(valid.all()):
+        if self._joined is None:
+            parts = [p for p in (self._permanent, self._working) if len(p)]
+            valid = torch.cat([p.valid for p in parts], dim=1)
+            self._joined = (torch.cat([p.keys for p in parts], dim=1),
+                            torch.cat([p.values for p in parts], dim=2),
+                            valid, bool(valid.all()))
+        keys, values, valid, all_valid = self._joined
+        if all_valid:
             return read_memory(keys[None], values[None], query_key[None], self.top_k)[0]
         out = values.new_zeros(values.shape[0], values.shape[1], *query_key.shape[-2:])
         patterns, group_of = torch.unique(valid, dim=0, return_inverse=True)
