@@ -94,3 +94,21 @@ def test_every_field_is_documented():
         names = [section] if not isinstance(fields, dict) else [f"{section}.{f}" for f in fields]
         for name in names:
             assert f"`{name}`" in text, f"{name} is not documented in docs/config.md"
+
+
+def test_documented_defaults_equal_the_code():
+    rows = {}
+    for line in (REPO / "docs" / "config.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells[2].strip("`")
+    flat = {}
+    for section, fields in dataclasses.asdict(load_config()).items():
+        if isinstance(fields, dict):
+            flat.update({f"{section}.{k}": v for k, v in fields.items()})
+        else:
+            flat[section] = fields
+    assert set(rows) == set(flat)
+    for name, value in flat.items():
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        assert rows[name] == shown, f"docs/config.md says {name} = {rows[name]}, the code says {shown}"
