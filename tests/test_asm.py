@@ -126,3 +126,25 @@ def test_build_write_policy_follows_the_flag():
     assert isinstance(policy, FixedInterval) and policy.mem_every == 3
     with pytest.raises(ValueError):
         AdaptiveSampling(min_interval=5, max_interval=2)
+
+
+def test_position_change_is_measured_in_units_of_the_reference_size():
+    ref = binary_object_masks(_prob([(10, 10, 8, 8)]), 1)  # area 64: size 8
+    grown = binary_object_masks(_prob([(10, 14, 16, 16)]), 1)  # centroid moves by (4, 8)
+    d = object_variation(grown, ref, lambda_pos=1.0, lambda_shape=0.0)
+    torch.testing.assert_close(d, torch.tensor([math.hypot(4, 8) / 8]))
+
+
+def test_variation_on_downsampled_masks():
+    asm = _asm(stride=4)
+    asm.record_write(0, _prob([(8, 8, 16, 16)]))
+    # a 16 px object moved by 8 px: at 1/4 scale a 4 px object moved by 2 px
+    assert asm.variation(_prob([(8, 16, 16, 16)])) == pytest.approx(0.5)
+    assert asm.variation(_prob([(8, 8, 16, 16)])) == 0.0
+
+
+def test_reference_follows_removed_objects():
+    asm = _asm()
+    asm.record_write(0, _prob([(10, 10, 12, 12), (40, 40, 8, 8), (5, 40, 6, 6)]))
+    asm.keep_objects([0, 2])
+    assert asm.variation(_prob([(10, 10, 12, 12), (5, 40, 6, 6)])) == 0.0

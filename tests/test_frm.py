@@ -97,3 +97,9 @@ def test_model_enhance_key_uses_frm_only_when_built(stcn_model, remn_model):
     assert stcn_model.enhance_key(key, prob) is key
     assert remn_model.enhance_key(key, None) is key
     assert torch.equal(remn_model.enhance_key(key, prob), key)  # identity at initialisation
+
+
+def test_foreground_prior_equals_average_pooling():
+    prob = torch.softmax(torch.randn(2, 4, 48, 64), dim=1)
+    expected = torch.nn.functional.avg_pool2d(1 - prob[:, :1], 16)
+    torch.testing.assert_close(foreground_prior(prob, (3, 4)), expected)

@@ -136,3 +136,32 @@ def test_build_memory_bank_from_config(stcn_model, remn_model):
     assert bank.reducer is None and isinstance(bank.policy, FixedInterval)
     with pytest.raises(ValueError, match="without RRM"):
         build_memory_bank(cfg.memory, stcn_model)
+
+
+def test_new_objects_must_come_with_an_annotated_frame():
+    bank = MemoryBank(FixedInterval(1))
+    bank.write(0, *_frame(0, objects=1), permanent=True)
+    with pytest.raises(ValueError, match="permanent"):
+        bank.write(1, *_frame(1, objects=2))
+    bank.write(1, *_frame(1, objects=2), permanent=True)
+    assert bank.num_objects == 2
+
+
+def test_writes_inform_the_policy_and_removal_keeps_asm_consistent():
+    from remn.memory import AdaptiveSampling
+
+    policy = AdaptiveSampling(min_interval=1, max_interval=50, stride=1)
+    bank = MemoryBank(policy)
+    prob = torch.zeros(4, 8, 8)
+    prob[0] = 1
+    for i, (top, left) in enumerate([(0, 0), (0, 4), (4, 0)]):
+        prob[0, top:top + 3, left:left + 3] = 0
+        prob[i + 1, top:top + 3, left:left + 3] = 1
+    bank.write(0, *_frame(0, objects=3), prob, permanent=True)
+    assert policy.last_write == 0
+    bank.write(3, *_frame(3, objects=3), prob)
+    assert policy.last_write == 3 and not bank.should_write(4, prob)
+    bank.remove_objects([1])
+    remaining = prob[[0, 1, 3]]
+    remaining[0] += prob[2]  # the removed object's pixels become background
+    assert not bank.should_write(5, remaining)  # no crash, and nothing changed for the others

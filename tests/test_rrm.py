@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch.nn.functional as F
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -115,3 +116,40 @@ def test_groups_partition_the_frames(length, stride):
     assert len(groups) == reduced_length(length, stride)
     assert [t for g in groups for t in g] == list(range(length))
     assert all(len(g) in (1, stride) for g in groups)
+
+
+def test_gate_matches_its_formula(rrm):
+    keys, _ = _memory(6)
+    gate = rrm.gate
+    pooled = keys.mean(dim=(3, 4))  # (B, C^k, T)
+    hidden = F.relu(gate.bn(F.conv1d(pooled, gate.conv1.weight, gate.conv1.bias)))
+    scores = F.conv1d(hidden, gate.conv2.weight, gate.conv2.bias).mean(dim=2)  # mean over T
+    expected = torch.softmax(torch.clamp(torch.tanh(scores), min=0) + gate.gamma, dim=1)
+    torch.testing.assert_close(gate(keys), expected)
+
+
+def test_rrm_loss_matches_framewise_kl_formula(rrm):
+    keys, values = _memory(5)
+    red = rrm(keys, values, policy=0)  # groups (0, 1), (2, 3), tail 4
+
+    def kl(original, reduced):  # mean over frames and positions of KL(p_t || q_group(t))
+        cover = [0, 0, 1, 1, 2]
+        total = []
+        for t, g in enumerate(cover):
+            p = torch.softmax(original[:, :, t], dim=1)
+            q = torch.softmax(reduced[:, :, g], dim=1)
+            total.append((p * (p.log() - q.log())).sum(1).mean())
+        return torch.stack(total).mean()
+
+    expected = kl(keys, red.keys) + kl(values.flatten(0, 1), red.values.flatten(0, 1))
+    torch.testing.assert_close(rrm_loss(keys, values, red), expected)
+
+
+@pytest.mark.parametrize("length, expected_stride", [(2, 2), (3, 2), (4, 4), (7, 4), (8, 8)])
+def test_longest_eligible_stride_fits_the_memory(rrm, length, expected_stride):
+    with torch.no_grad():
+        rrm.gate.gamma.copy_(torch.tensor([0.0, 1.0, 2.0]))  # the gate prefers the longest stride
+    red = rrm(*_memory(length))
+    assert red.stride == expected_stride
+    with pytest.raises(ValueError, match="cannot reduce"):
+        rrm(*_memory(3), policy=1)

@@ -133,3 +133,9 @@ class AdaptiveSampling:
         """Remember the frame just written and its mask."""
         self.last_write = frame_index
         self._reference = binary_object_masks(prob, self.stride)
+
+    def keep_objects(self, slots: list[int]) -> None:
+        """Objects were removed: keep only ``slots`` of the reference mask."""
+        if self._reference is not None:
+            slots = [s for s in slots if s < self._reference.shape[0]]
+            self._reference = self._reference[torch.tensor(slots, dtype=torch.long, device=self._reference.device)]

@@ -139,7 +139,8 @@ class MemoryBank:
             frame_index: the frame's index in the video.
             key: ``(C^k, h, w)`` (the FRM-enhanced key when FRM is on).
             values: ``(K, C^v, h, w)`` for every object currently tracked; objects
-                beyond ``num_objects`` are new and start here.
+                beyond ``num_objects`` are new and start here, which only an
+                annotated (``permanent``) frame may do.
             prob: ``(K+1, H, W)`` the mask written, for the write policy.
             permanent: an annotated frame (kept for good, never reduced).
         """
@@ -147,6 +148,9 @@ class MemoryBank:
         if count < self.num_objects:
             raise ValueError(f"frame {frame_index}: got values for {count} objects, the bank tracks "
                              f"{self.num_objects}; remove objects with remove_objects() first")
+        if count > self.num_objects and not permanent:
+            raise ValueError(f"frame {frame_index}: {count - self.num_objects} new object(s) must arrive with "
+                             "their annotated frame (permanent=True), or RRM could merge their only frame away")
         if key.dim() != 3 or values.dim() != 4 or key.shape[-2:] != values.shape[-2:]:
             raise ValueError(f"frame {frame_index}: key {tuple(key.shape)} and values {tuple(values.shape)} "
                              "must be (C^k, h, w) and (K, C^v, h, w)")
@@ -171,6 +175,7 @@ class MemoryBank:
         keep = [i for i in range(self.num_objects) if i not in drop]
         self._permanent.keep_objects(keep)
         self._working.keep_objects(keep)
+        self.policy.keep_objects(keep)
         self.num_objects = len(keep)
         self._joined = None
 

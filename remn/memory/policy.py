@@ -32,6 +32,10 @@ class WritePolicy(Protocol):
         """Frame ``frame_index`` was written with mask ``prob``."""
         ...
 
+    def keep_objects(self, slots: list[int]) -> None:
+        """Only the objects in ``slots`` (in this order) remain tracked."""
+        ...
+
 
 class FixedInterval:
     """Every ``mem_every`` frames: ``absolute`` (``t % mem_every == 0``) or ``relative``
@@ -53,6 +57,9 @@ class FixedInterval:
 
     def record_write(self, frame_index: int, prob: Tensor) -> None:
         self.last_write = frame_index
+
+    def keep_objects(self, slots: list[int]) -> None:
+        pass  # the schedule does not depend on the objects
 
 
 def build_write_policy(cfg: MemoryConfig) -> WritePolicy:

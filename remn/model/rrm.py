@@ -179,6 +179,8 @@ class RedundancyReduction(nn.Module):
         prob = self.gate(keys)
         if policy is None:
             policy = self.choose_policy(prob, t)
+        elif not 0 <= policy < len(self.strides) or self.strides[policy] > t:
+            raise ValueError(f"RRM policy {policy} cannot reduce {t} frame(s); strides are {self.strides}")
         chosen = prob[:, policy]
         straight_through = (chosen / chosen.detach()).to(keys.dtype)  # 1, with a gradient to the gate
 
