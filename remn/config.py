@@ -25,6 +25,9 @@ __all__ = [
     "ModelConfig",
     "MemoryConfig",
     "RuntimeConfig",
+    "DataConfig",
+    "TrainConfig",
+    "InferenceConfig",
     "REMNConfig",
     "ConfigError",
     "load_config",
@@ -100,6 +103,27 @@ class RuntimeConfig:
 
 
 @dataclass
+class DataConfig:
+    """Training data: where the datasets live and how clips are sampled and augmented."""
+
+    # Fields are added by the data issue (training datasets).
+
+
+@dataclass
+class TrainConfig:
+    """Training: stages, optimiser, schedule, loss, logging, checkpoints."""
+
+    # Fields are added by the training issue.
+
+
+@dataclass
+class InferenceConfig:
+    """Inference: processing size, fast paths and how outputs are produced."""
+
+    # Fields are added by the inference issue.
+
+
+@dataclass
 class REMNConfig:
     """Everything a run needs."""
 
@@ -108,6 +132,9 @@ class REMNConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
 _CHOICES = {
