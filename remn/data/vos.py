@@ -1,0 +1,295 @@
+"""Test-time datasets, read as they are distributed. Each yields one :class:`Video` at a time.
+
+=================  ===========================================================================
+class              layout (paths under the dataset root)
+=================  ===========================================================================
+DAVIS2016          ``JPEGImages/480p/<video>/00000.jpg``, ``Annotations/480p/<video>/00000.png``
+                   (0/255); the video list from ``ImageSets/2016/val.txt`` or
+                   ``ImageSets/480p/val.txt`` when present, else every video folder
+DAVIS2017          same tree with palette masks; ``ImageSets/2017/<split>.txt``
+                   (``val`` under ``trainval/``, ``test-dev`` under ``test-dev/``)
+YouTubeVOS         ``<split>/meta.json``, ``<split>/Annotations/<video>/<frame>.png`` (each
+                   object's first mask), frames from ``all_frames/<split>_all_frames/JPEGImages``
+                   when present, else ``<split>/JPEGImages``
+LongTimeVideos     ``JPEGImages/<video>/*``, ``Annotations/<video>/*`` sparsely annotated; the
+                   first annotation is the input; ``repeat=3`` plays forward, backward, forward
+GenericDataset     ``JPEGImages/<video>/*``, ``Annotations/<video>/*`` holding the first mask
+                   of each object, any names (sorted naturally)
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from PIL import Image
+
+from remn.data.masks import (
+    BAD_LAYOUT,
+    IMAGE_EXTENSIONS,
+    MASK_EXTENSIONS,
+    MISSING_FIRST_MASK,
+    NAME_MISMATCH,
+    NO_FRAMES,
+    DataError,
+    DAVIS_PALETTE,
+    list_files,
+    natural_sorted,
+)
+from remn.data.video import ImageFolderFrames, Video
+
+__all__ = ["VOSDataset", "DAVIS2016", "DAVIS2017", "YouTubeVOS", "LongTimeVideos", "GenericDataset",
+           "open_dataset", "LAYOUTS"]
+
+
+def _folders(path: Path) -> list[str]:
+    return natural_sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_list(path: Path) -> list[str]:
+    """A video list: one name per line, or DAVIS 2016's 'image-path mask-path' lines."""
+    names: list[str] = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if "/" in line:  # /JPEGImages/480p/<video>/00000.jpg /Annotations/...
+            name = Path(line.split()[0]).parent.name
+        else:
+            name = line
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _palette_of(path: Path) -> bytes | None:
+    try:
+        with Image.open(path) as image:
+            raw = image.getpalette() if image.mode == "P" else None
+    except OSError:
+        return None
+    return bytes(raw) if raw else None
+
+
+class VOSDataset(Sequence[Video]):
+    """A list of video names and a way to open each one."""
+
+    root: Path
+    videos: list[str]
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, item: int) -> Video:  # type: ignore[override]
+        return self.video(self.videos[item])
+
+    def __iter__(self) -> Iterator[Video]:
+        for name in self.videos:
+            yield self.video(name)
+
+    def video(self, name: str) -> Video:
+        raise NotImplementedError
+
+    def restrict(self, names: Sequence[str]) -> "VOSDataset":
+        """Keep only ``names`` (e.g. from ``--subset``); unknown names are an error."""
+        unknown = [n for n in names if n not in self.videos]
+        if unknown:
+            raise DataError(BAD_LAYOUT, f"videos not in the dataset: {unknown[:10]}", self.root)
+        self.videos = [n for n in self.videos if n in set(names)]
+        return self
+
+    # helpers shared by the folder layouts
+    @staticmethod
+    def _frames(folder: Path, name: str) -> ImageFolderFrames:
+        if not folder.is_dir():
+            raise DataError(NO_FRAMES, "frame folder not found", folder)
+        paths = list_files(folder, IMAGE_EXTENSIONS)
+        if not paths:
+            raise DataError(NO_FRAMES, "video has no frames", folder)
+        stems = [p.stem for p in paths]
+        if len(set(stems)) != len(stems):
+            raise DataError(NAME_MISMATCH, "two frames share a name with different extensions", folder)
+        return ImageFolderFrames(paths)
+
+    @staticmethod
+    def _masks(folder: Path, frames: ImageFolderFrames, only_first: bool = False) -> dict[int, Path]:
+        """Mask files of ``folder`` matched to frames by name."""
+        if not folder.is_dir():
+            raise DataError(MISSING_FIRST_MASK, "annotation folder not found", folder)
+        files = list_files(folder, MASK_EXTENSIONS)
+        index_of = {name: i for i, name in enumerate(frames.names)}
+        unmatched = [f.name for f in files if f.stem not in index_of]
+        if unmatched:
+            raise DataError(NAME_MISMATCH, f"masks with no frame of the same name: {unmatched[:5]}"
+                            f"{' ...' if len(unmatched) > 5 else ''} (frames are named like "
+                            f"{frames.names[0]!r})", folder)
+        masks = {index_of[f.stem]: f for f in files}
+        if not masks:
+            raise DataError(MISSING_FIRST_MASK, "no mask files", folder)
+        if only_first:
+            first = min(masks)
+            masks = {first: masks[first]}
+        return masks
+
+
+class _DAVISLayout(VOSDataset):
+    binary_output = False
+
+    def __init__(self, root: str | Path, resolution: str = "480p", videos: Sequence[str] | None = None,
+                 max_objects: int | None = None):
+        self.root = Path(root)
+        self.resolution = resolution
+        self.max_objects = max_objects
+        self.image_root = self.root / "JPEGImages" / resolution
+        self.mask_root = self.root / "Annotations" / resolution
+        if not self.image_root.is_dir():
+            raise DataError(BAD_LAYOUT, f"expected frames under JPEGImages/{resolution}/<video>/", self.root)
+        self.videos = list(videos) if videos is not None else self._default_videos()
+        missing = [v for v in self.videos if not (self.image_root / v).is_dir()]
+        if missing:
+            raise DataError(BAD_LAYOUT, f"videos listed but not under JPEGImages/{resolution}: {missing[:10]}",
+                            self.root)
+
+    def _default_videos(self) -> list[str]:
+        return _folders(self.image_root)
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        masks = self._masks(self.mask_root / name, frames, only_first=True)
+        if 0 not in masks:
+            raise DataError(MISSING_FIRST_MASK, f"no mask for the first frame {frames.names[0]!r}",
+                            self.mask_root / name)
+        palette = None if self.binary_output else (_palette_of(masks[0]) or DAVIS_PALETTE)
+        return Video(name=name, frames=frames, masks=masks, palette=palette, void=255 if not
+                     self.binary_output else None, max_objects=self.max_objects,
+                     binary_output=self.binary_output)
+
+
+class DAVIS2016(_DAVISLayout):
+    """DAVIS 2016 (one object, 0/255 masks); outputs are 0/255 grey PNGs as in STCN."""
+
+    binary_output = True
+
+    def _default_videos(self) -> list[str]:
+        for candidate in (self.root / "ImageSets" / "2016" / "val.txt", self.root / "ImageSets" / "480p" / "val.txt",
+                          self.root.parent / "2017" / "trainval" / "ImageSets" / "2016" / "val.txt"):
+            if candidate.is_file():
+                return _read_list(candidate)
+        return _folders(self.image_root)
+
+
+class DAVIS2017(_DAVISLayout):
+    """DAVIS 2017 val (root ``DAVIS/2017/trainval``) or test-dev (root ``DAVIS/2017/test-dev``)."""
+
+    def __init__(self, root: str | Path, split: str = "val", **kwargs):
+        self.split = split
+        super().__init__(root, **kwargs)
+
+    def _default_videos(self) -> list[str]:
+        listing = self.root / "ImageSets" / "2017" / f"{self.split}.txt"
+        if not listing.is_file():
+            raise DataError(BAD_LAYOUT, f"video list ImageSets/2017/{self.split}.txt not found", self.root)
+        return _read_list(listing)
+
+
+class YouTubeVOS(VOSDataset):
+    """YouTube-VOS 2018/2019 ``valid`` (or ``test``): objects may first appear on later frames,
+    ids need not be contiguous, and only the frames listed in ``meta.json`` are written."""
+
+    def __init__(self, root: str | Path, split: str = "valid", all_frames: bool = True,
+                 max_objects: int | None = None):
+        self.root = Path(root)
+        self.split = split
+        self.max_objects = max_objects
+        split_root = self.root / split
+        meta_path = split_root / "meta.json"
+        if not meta_path.is_file():
+            raise DataError(BAD_LAYOUT, f"expected {split}/meta.json", self.root)
+        try:
+            self.meta = json.loads(meta_path.read_text())["videos"]
+        except (ValueError, KeyError) as error:
+            raise DataError(BAD_LAYOUT, f"meta.json is not YouTube-VOS's format ({error})", meta_path) from None
+        dense = self.root / "all_frames" / f"{split}_all_frames" / "JPEGImages"
+        self.image_root = dense if (all_frames and dense.is_dir()) else split_root / "JPEGImages"
+        self.mask_root = split_root / "Annotations"
+        self.videos = natural_sorted(self.meta)
+
+    def write_frames(self, name: str) -> set[str]:
+        """Names of the frames that need an output (the union over objects in meta.json)."""
+        names: set[str] = set()
+        for obj in self.meta[name]["objects"].values():
+            names.update(obj["frames"])
+        return names
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        masks = self._masks(self.mask_root / name, frames)
+        wanted = self.write_frames(name)
+        index_of = {n: i for i, n in enumerate(frames.names)}
+        missing = sorted(wanted - set(index_of))
+        if missing:
+            raise DataError(NAME_MISMATCH, f"meta.json lists frames that are not in the frame folder: "
+                            f"{missing[:5]}", self.image_root / name)
+        first = min(masks)
+        palette = _palette_of(masks[first]) or DAVIS_PALETTE
+        return Video(name=name, frames=frames, masks=masks, write={index_of[n] for n in wanted}, palette=palette,
+                     max_objects=self.max_objects)
+
+
+class GenericDataset(VOSDataset):
+    """Any ``JPEGImages/<video>/`` + ``Annotations/<video>/`` tree; a mask file at a frame adds the
+    objects it holds from that frame on."""
+
+    def __init__(self, root: str | Path, max_objects: int | None = None, frames_dir: str = "JPEGImages",
+                 masks_dir: str = "Annotations"):
+        self.root = Path(root)
+        self.max_objects = max_objects
+        self.image_root = self.root / frames_dir
+        self.mask_root = self.root / masks_dir
+        if not self.image_root.is_dir():
+            raise DataError(BAD_LAYOUT, f"expected frames under {frames_dir}/<video>/", self.root)
+        self.videos = _folders(self.image_root)
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        masks = self._masks(self.mask_root / name, frames)
+        palette = _palette_of(masks[min(masks)]) or DAVIS_PALETTE
+        return Video(name=name, frames=frames, masks=masks, palette=palette, max_objects=self.max_objects)
+
+
+class LongTimeVideos(GenericDataset):
+    """The long-time video set: sparse annotations, the first of which is the input; the others
+    are ground truth for scoring. ``repeat=3`` is the x3 protocol: the video is played forward,
+    backward and forward again and each frame's output is the one of its last visit."""
+
+    def __init__(self, root: str | Path, repeat: int = 1, **kwargs):
+        super().__init__(root, **kwargs)
+        self.repeat = repeat
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        masks = self._masks(self.mask_root / name, frames, only_first=True)
+        palette = _palette_of(masks[min(masks)]) or DAVIS_PALETTE
+        return Video(name=name, frames=frames, masks=masks, repeat=self.repeat, palette=palette,
+                     max_objects=self.max_objects)
+
+
+LAYOUTS = {
+    "davis2016": DAVIS2016,
+    "davis2017": DAVIS2017,
+    "youtube": YouTubeVOS,
+    "long-time": LongTimeVideos,
+    "generic": GenericDataset,
+}
+
+
+def open_dataset(layout: str, root: str | Path, **kwargs) -> VOSDataset:
+    """Open a dataset by layout name (see :data:`LAYOUTS`)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; known: {sorted(LAYOUTS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(BAD_LAYOUT, "dataset root not found", root)
+    return LAYOUTS[layout](root, **kwargs)
