@@ -1,25 +1,91 @@
-"""Evaluate REMN on a benchmark: ``python eval.py --config ... --benchmark NAME --data-root DIR --output DIR``.
+"""Evaluate REMN on a benchmark.
 
-Not implemented yet: the inference core and the benchmark registry land with the
-evaluation issue. The configuration is already read and checked.
+    python eval.py --benchmark davis2017-val --data-root ../DAVIS/2017/trainval --output out/d17 \
+        [--config configs/remn.yaml] [--checkpoint FILE] [--subset FILE] [--overwrite] [key=value ...]
+
+Benchmarks are entries of configs/benchmarks.yaml (docs/evaluation.md lists them with their
+protocols). Writes masks in the benchmark's layout, timing.json, and with ground truth the
+davis2017-evaluation CSVs and results.md; server benchmarks also get their zip.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from remn.cli import add_config_arguments, not_yet
+from remn.cli import add_config_arguments
+from remn.config import ConfigError, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evaluate REMN (not yet implemented).")
-    parser.add_argument("--benchmark", help="davis2016-val, davis2017-val, youtube2018-valid, ...")
-    parser.add_argument("--data-root", help="dataset folder")
-    parser.add_argument("--output", help="output folder")
-    parser.add_argument("--checkpoint", help="REMN or STCN weights")
+    parser = argparse.ArgumentParser(description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).")
+    parser.add_argument("--benchmark", required=True, help="davis2016-val, davis2017-val, davis2017-test-dev, "
+                        "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, generic")
+    parser.add_argument("--data-root", help="dataset folder (default: the benchmark's data_root)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--checkpoint", help="REMN or STCN weights; without it the network is random "
+                        "(only useful for checking the pipeline)")
+    parser.add_argument("--subset", type=Path, help="text file with one video name per line")
+    parser.add_argument("--overwrite", action="store_true", help="replace another run's results in --output")
+    parser.add_argument("--gt", type=Path, help="ground truth folder <video>/<frame>.png (default: the benchmark's)")
+    parser.add_argument("--no-score", action="store_true", help="do not score even if ground truth exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(parser)
-    return not_yet("evaluation", parser, argv)
+    args = parser.parse_args(argv)
+
+    from remn.data.masks import DataError
+    from remn.evaluation.benchmarks import get_benchmark
+    from remn.evaluation.run import OutputExistsError, run_benchmark
+    from remn.model import build_model
+    from remn.model.checkpoint import CheckpointError, load_for_inference
+    from remn.runtime import resolve_device, seed_everything
+
+    try:
+        spec = get_benchmark(args.benchmark)
+        cfg = load_config(args.config, [*spec.protocol, *args.overrides])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    data_root = args.data_root or spec.data_root
+    if not data_root:
+        print(f"error: benchmark {spec.name!r} needs --data-root", file=sys.stderr)
+        return 2
+    subset = None
+    if args.subset is not None:
+        if not args.subset.is_file():
+            print(f"error: subset file not found: {args.subset}", file=sys.stderr)
+            return 2
+        subset = [line.strip() for line in args.subset.read_text().splitlines() if line.strip()]
+    seed_everything(cfg.runtime.seed)
+    device = resolve_device(cfg.runtime.device)
+    model = build_model(cfg)
+    if args.checkpoint:
+        try:
+            print(load_for_inference(model, args.checkpoint))
+        except CheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    else:
+        print("warning: no --checkpoint, the network has random weights", file=sys.stderr)
+    model.to(device)
+    try:
+        run = run_benchmark(model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
+                            overwrite=args.overwrite, device=device, score=not args.no_score, gt_root=args.gt,
+                            progress=not args.quiet)
+    except (DataError, OutputExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    timing = run.timing
+    print(f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "
+          f"{timing['fps']:.2f} FPS on {timing['device']} ({timing['precision']}), "
+          f"peak memory {timing['peak_memory_bytes'] / 2**20:.0f} MiB")
+    if run.scores:
+        print("  ".join(f"{k} {v:.3f}" for k, v in run.scores.items()))
+    if run.zip_path:
+        print(f"submission: {run.zip_path}")
+    print(f"outputs in {run.output}")
+    return 0
 
 
 if __name__ == "__main__":

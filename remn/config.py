@@ -27,6 +27,8 @@ __all__ = [
     "RuntimeConfig",
     "DataConfig",
     "TrainConfig",
+    "StageConfig",
+    "TRAIN_STAGES",
     "InferenceConfig",
     "REMNConfig",
     "ConfigError",
@@ -110,17 +112,90 @@ class DataConfig:
 
 
 @dataclass
+class StageConfig:
+    """One training stage. STCN restarts the iteration counter, the optimiser and the
+    learning-rate schedule at every stage; only the network weights carry over."""
+
+    iterations: int = 150_000
+    """Optimiser steps in the stage."""
+    batch_size: int = 8
+    """Global batch per optimiser step = processes x per-process batch x
+    ``train.grad_accumulation`` (STCN: 2 GPUs x 4 clips; 2 x 8 images in the static stage)."""
+    lr: float = 1e-5
+    """Adam learning rate at the start of the stage."""
+    milestones: list[int] = field(default_factory=lambda: [125_000])
+    """Iterations of the stage at which the learning rate is multiplied by ``train.lr_gamma``."""
+    clip_frames: int = 3
+    """Frames per training clip: frame 0 is given, the loss covers the others."""
+    freeze_encoders: bool = False
+    """Keep the key encoder, key projection, key compression and value encoder fixed."""
+    reduce_memory: bool = False
+    """Apply RRM whenever the clip's working memory reaches ``memory.capacity`` frames."""
+    rrm_loss_weight: float = 0.0
+    """Weight of RRM's KL loss added to the segmentation loss."""
+
+
+TRAIN_STAGES = ("static", "synthetic", "main", "rrm")
+"""Stage names ``train.stages`` may list; each has its own :class:`StageConfig` under ``train``."""
+
+
+@dataclass
 class TrainConfig:
     """Training: stages, optimiser, schedule, loss, logging, checkpoints."""
 
-    # Fields are added by the training issue.
+    stages: list[str] = field(default_factory=lambda: ["main"])
+    """Stages run one after the other in one launch, each from the previous one's weights."""
+    static: StageConfig = field(default_factory=lambda: StageConfig(
+        iterations=300_000, batch_size=16, milestones=[150_000]))
+    """Pre-training on static images turned into pseudo clips (STCN stage 0)."""
+    synthetic: StageConfig = field(default_factory=lambda: StageConfig(
+        iterations=500_000, batch_size=8, milestones=[400_000]))
+    """Synthetic videos (STCN stage 1, BL30K)."""
+    main: StageConfig = field(default_factory=lambda: StageConfig(
+        iterations=150_000, batch_size=8, milestones=[125_000]))
+    """DAVIS + YouTube-VOS (STCN stage 3, after static; stage 2 after synthetic: 300k, [250k])."""
+    rrm: StageConfig = field(default_factory=lambda: StageConfig(
+        iterations=20_000, batch_size=4, milestones=[15_000], clip_frames=19, freeze_encoders=True,
+        reduce_memory=True, rrm_loss_weight=1.0))
+    """Long clips that fill the memory to N frames, reduce it with RRM and segment on (ours)."""
+    weight_decay: float = 1e-7
+    """Adam weight decay (all trained parameters, batch norm affine ones included)."""
+    lr_gamma: float = 0.1
+    """Learning-rate factor at each milestone."""
+    bootstrap_start: int = 20_000
+    """Bootstrapped CE: plain mean CE before this iteration of the stage."""
+    bootstrap_end: int = 70_000
+    """Iteration where the kept fraction of hardest pixels reaches ``bootstrap_final``."""
+    bootstrap_final: float = 0.15
+    """Fraction of the hardest pixels kept from ``bootstrap_end`` on."""
+    grad_accumulation: int = 1
+    """Micro-batches whose gradients are summed before each optimiser step."""
+    precision: str = "auto"
+    """Autocast in training: ``auto`` (bf16 on CUDA, fp16 if the GPU lacks bf16; fp32 on
+    CPU), ``fp32``, ``bf16`` or ``fp16`` (with a gradient scaler)."""
+    num_workers: int = 4
+    """Data-loading worker processes per training process."""
+    deterministic: bool = False
+    """Deterministic algorithms and no cuDNN autotuning (slower; for exact reproduction)."""
+    run_dir: str = "runs"
+    """Folder holding one sub-folder per run (``<run_dir>/<name>``)."""
+    log_every: int = 100
+    """Iterations between tensorboard scalars."""
+    image_every: int = 800
+    """Iterations between tensorboard images (frames, ground truth, predictions)."""
+    save_every: int = 5_000
+    """Iterations between resume checkpoints (``checkpoints/latest.pt``, overwritten)."""
+    weights_every: int = 50_000
+    """Iterations between kept weight files (``checkpoints/<stage>_<iteration>.pth``)."""
 
 
 @dataclass
 class InferenceConfig:
     """Inference: processing size, fast paths and how outputs are produced."""
 
-    # Fields are added by the inference issue.
+    size: int = 480
+    """Shorter side of the frames the network sees (outputs keep the input size); -1 keeps
+    the input size."""
 
 
 @dataclass
@@ -143,8 +218,52 @@ _CHOICES = {
 }
 
 
+def _train_problems(cfg: REMNConfig) -> list[str]:
+    """What is wrong with ``cfg.train`` (stages, schedule, loss, logging)."""
+    train, problems = cfg.train, []
+    if not train.stages:
+        problems.append("train.stages is empty; list at least one of " + ", ".join(TRAIN_STAGES))
+    for name in train.stages:
+        if name not in TRAIN_STAGES:
+            problems.append(f"train.stages names {name!r}, which is not one of {TRAIN_STAGES}")
+    if train.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append(f"train.precision={train.precision!r} is not one of ('auto', 'fp32', 'bf16', 'fp16')")
+    for key in ("grad_accumulation", "log_every", "image_every", "save_every", "weights_every"):
+        if getattr(train, key) < 1:
+            problems.append(f"train.{key}={getattr(train, key)} must be at least 1")
+    if train.num_workers < 0:
+        problems.append(f"train.num_workers={train.num_workers} must be >= 0")
+    if train.weight_decay < 0 or not 0 < train.lr_gamma <= 1:
+        problems.append(f"train.weight_decay={train.weight_decay} must be >= 0 and train.lr_gamma="
+                        f"{train.lr_gamma} in (0, 1]")
+    if not 0 <= train.bootstrap_start <= train.bootstrap_end or not 0 < train.bootstrap_final <= 1:
+        problems.append("bootstrapped CE needs 0 <= train.bootstrap_start <= train.bootstrap_end and "
+                        f"0 < train.bootstrap_final <= 1, got {train.bootstrap_start}, {train.bootstrap_end}, "
+                        f"{train.bootstrap_final}")
+    for name in TRAIN_STAGES:
+        stage: StageConfig = getattr(train, name)
+        where = f"train.{name}"
+        if stage.iterations < 1 or stage.batch_size < 1:
+            problems.append(f"{where}.iterations and {where}.batch_size must be at least 1")
+        if stage.lr <= 0 or stage.rrm_loss_weight < 0:
+            problems.append(f"{where}.lr must be > 0 and {where}.rrm_loss_weight >= 0")
+        if list(stage.milestones) != sorted(stage.milestones) or any(m < 1 for m in stage.milestones):
+            problems.append(f"{where}.milestones={list(stage.milestones)} must be increasing positive iterations")
+        if stage.clip_frames < 2:
+            problems.append(f"{where}.clip_frames={stage.clip_frames} must be at least 2 (a given frame "
+                            "and one to segment)")
+        if stage.reduce_memory and name in train.stages:
+            if not cfg.memory.rrm:
+                problems.append(f"{where}.reduce_memory=true needs RRM in the network (memory.rrm=true)")
+            elif stage.clip_frames < cfg.memory.capacity + 2:
+                problems.append(f"{where}.clip_frames={stage.clip_frames} is too short to train RRM: frame 0, "
+                                f"memory.capacity={cfg.memory.capacity} frames to fill the memory and at least "
+                                f"one frame segmented from the reduced memory need {cfg.memory.capacity + 2}")
+    return problems
+
+
 def _validate(cfg: REMNConfig, origin: str) -> None:
-    problems = []
+    problems = _train_problems(cfg)
     if cfg.memory.interval_mode not in _CHOICES["memory.interval_mode"]:
         problems.append(f"memory.interval_mode={cfg.memory.interval_mode!r} is not one of "
                         f"{_CHOICES['memory.interval_mode']}")

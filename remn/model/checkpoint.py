@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .network import REMN, REMN_OWN_PREFIXES
 
 __all__ = ["CheckpointError", "LoadReport", "read_state_dict", "load_stcn_checkpoint", "save_weights",
-           "load_weights", "atomic_save"]
+           "load_weights", "atomic_save", "load_for_inference"]
 
 
 class CheckpointError(RuntimeError):
@@ -149,3 +149,29 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit this network: {exc}") from exc
+
+
+def load_for_inference(model: REMN, path: str | Path) -> str:
+    """Load REMN or STCN weights for inference and say what happened.
+
+    A REMN file evaluated with a module switched off (an ablation such as ``memory.rrm=false``)
+    carries entries for that module; they are set aside. Modules the file lacks (STCN weights
+    in a REMN network) keep their initialisation, which for FRM is the identity and for RRM a
+    temporal average.
+    """
+    state = read_state_dict(path)
+    own = model.state_dict()
+    unused = sorted(k for k in state if k not in own and k.startswith(REMN_OWN_PREFIXES))
+    for key in unused:
+        del state[key]
+    report = load_stcn_checkpoint(model, state)
+    parts = [f"loaded {len(report.loaded)} entries from {path}"]
+    if report.new:
+        modules = sorted({k.split(".")[0] for k in report.new})
+        parts.append(f"{', '.join(modules)} not in the file: kept at initialisation ({len(report.new)} entries)")
+    if unused:
+        modules = sorted({k.split(".")[0] for k in unused})
+        parts.append(f"{', '.join(modules)} switched off here: {len(unused)} entries of the file unused")
+    if report.widened_value_conv:
+        parts.append("single-object value encoder widened to 5 input channels")
+    return "; ".join(parts)

@@ -1,0 +1,82 @@
+"""The benchmark registry: ``configs/benchmarks.yaml`` read into typed entries.
+
+Each entry fixes a protocol: which layout is read (``remn/data/vos.py``), how outputs are
+laid out (``davis``: ``<out>/<video>/<frame>.png``; ``youtube``: ``<out>/Annotations/<video>/
+<frame>.png`` for the listed frames only), whether a zip is made for an evaluation server,
+where the ground truth is (if it is distributed) and the config overrides of the protocol
+(processing size, memory interval).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from remn.config import ConfigError
+
+REGISTRY_FILE = Path(__file__).resolve().parents[2] / "configs" / "benchmarks.yaml"
+
+__all__ = ["BenchmarkSpec", "load_benchmarks", "get_benchmark", "REGISTRY_FILE"]
+
+
+@dataclass
+class BenchmarkSpec:
+    """One evaluation protocol."""
+
+    layout: str
+    """Dataset layout: davis2016, davis2017, youtube, long-time or generic."""
+    data_root: str = ""
+    """Default dataset root (``--data-root`` replaces it)."""
+    split: str = ""
+    """Video list (DAVIS: ImageSets/2017/<split>.txt; YouTube-VOS: the split folder)."""
+    gt: str = ""
+    """Ground truth folder under the data root, ``<gt>/<video>/<frame>.png``; empty: none."""
+    sparse: bool = False
+    """Ground truth annotates some frames only; score those."""
+    output: str = "davis"
+    """Output layout: ``davis`` or ``youtube``."""
+    binary_output: bool = False
+    """Write 0/255 grey PNGs instead of palette PNGs."""
+    zip: str = ""
+    """``results``: zip the result folder; ``annotations``: zip with Annotations/ on top."""
+    repeat: int = 1
+    """Play order repeats (3: forward, backward, forward)."""
+    protocol: list[str] = field(default_factory=list)
+    """Config overrides of the protocol (``key=value``)."""
+    name: str = ""
+
+
+_LAYOUTS = ("davis2016", "davis2017", "youtube", "long-time", "generic")
+
+
+def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec]:
+    """Every entry of the registry, checked."""
+    try:
+        raw = OmegaConf.load(path)
+    except (OSError, OmegaConfBaseException) as error:
+        raise ConfigError(f"{path}: cannot read the benchmark registry ({error})") from error
+    out: dict[str, BenchmarkSpec] = {}
+    for name, entry in raw.items():
+        try:
+            spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkSpec), entry))
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"{path}: benchmark {name!r}: {error}") from error
+        spec.name = str(name)
+        if spec.layout not in _LAYOUTS:
+            raise ConfigError(f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}")
+        if spec.output not in ("davis", "youtube"):
+            raise ConfigError(f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube")
+        if spec.zip not in ("", "results", "annotations"):
+            raise ConfigError(f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations")
+        out[str(name)] = spec
+    return out
+
+
+def get_benchmark(name: str, path: str | Path = REGISTRY_FILE) -> BenchmarkSpec:
+    benchmarks = load_benchmarks(path)
+    if name not in benchmarks:
+        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(benchmarks)}")
+    return benchmarks[name]

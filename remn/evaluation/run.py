@@ -1,0 +1,264 @@
+"""Run a benchmark: segment every video, write outputs in the benchmark's layout, time it,
+and score it where ground truth exists. ``eval.py`` is the command-line front end.
+
+Outputs of a run in ``OUTPUT``:
+
+* the masks (``<video>/<frame>.png``, or ``Annotations/<video>/<frame>.png`` for YouTube-VOS);
+  a video's folder appears only once the whole video is written (it is assembled under
+  ``.partial/`` and renamed), so an interrupted run resumes from the videos already there;
+* ``timing.json``: frames, objects, seconds of model time, FPS, peak memory, memory bank size
+  over time, precision and device, per video and in total;
+* ``run.json``: benchmark, config and checkpoint, so a resume can tell it is the same run;
+* with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv`` and
+  ``results.md``; for servers: the submission zip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from remn.config import REMNConfig, config_to_yaml
+from remn.data.masks import BAD_LAYOUT, DataError
+from remn.data.vos import VOSDataset, open_dataset
+from remn.evaluation.benchmarks import BenchmarkSpec
+from remn.inference.core import InferenceCore
+from remn.model.network import REMN
+
+__all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes"]
+
+STATE_FILE = "run.json"
+PARTIAL = ".partial"
+
+
+class OutputExistsError(RuntimeError):
+    """The output folder holds another run's results."""
+
+
+def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
+    """Peak memory so far: CUDA allocations on a GPU, else the process's peak RSS."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024), "process_max_rss"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def open_benchmark_dataset(spec: BenchmarkSpec, root: str | Path) -> VOSDataset:
+    kwargs: dict = {}
+    if spec.layout == "davis2017":
+        kwargs["split"] = spec.split or "val"
+    elif spec.layout == "youtube":
+        kwargs["split"] = spec.split or "valid"
+    elif spec.layout == "long-time":
+        kwargs["repeat"] = spec.repeat
+    return open_dataset(spec.layout, root, **kwargs)
+
+
+@dataclass
+class EvaluationRun:
+    """What a finished run measured."""
+
+    output: Path
+    videos: list[str]
+    timing: dict
+    scores: dict | None = None
+    zip_path: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def _video_folder(spec: BenchmarkSpec, output: Path, name: str) -> Path:
+    return output / "Annotations" / name if spec.output == "youtube" else output / name
+
+
+def _check_output(output: Path, state: dict, overwrite: bool) -> None:
+    """Refuse another run's results; allow resuming the same run."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise OutputExistsError(f"{output}: exists and is not a folder")
+    previous = output / STATE_FILE
+    contents = [p for p in output.iterdir() if p.name != PARTIAL]
+    if not contents:
+        return
+    if overwrite:
+        shutil.rmtree(output)
+        return
+    if not previous.is_file():
+        raise OutputExistsError(f"{output}: not empty and not an evaluation output of this project; "
+                                "choose another --output or pass --overwrite")
+    old = json.loads(previous.read_text())
+    same = {k: old.get(k) for k in state} == state
+    if not same:
+        raise OutputExistsError(f"{output}: holds results of another run (benchmark, config or checkpoint "
+                                "differ); pass --overwrite to replace them")
+    if old.get("complete"):
+        raise OutputExistsError(f"{output}: holds a complete run of this evaluation; pass --overwrite to "
+                                "run it again")
+
+
+def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: str | Path, output: str | Path,
+                  *, checkpoint: str | None = None, subset: Sequence[str] | None = None, overwrite: bool = False,
+                  device: torch.device | None = None, score: bool = True, gt_root: str | Path | None = None,
+                  progress: bool = True, warmup: int = 3) -> EvaluationRun:
+    """Evaluate ``model`` on one benchmark (see the module docstring for the outputs)."""
+    output = Path(output)
+    data_root = Path(data_root)
+    dataset = open_benchmark_dataset(spec, data_root)
+    if subset is not None:
+        dataset.restrict(list(subset))
+    device = device or next(model.parameters()).device
+    state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
+             "config": config_to_yaml(cfg), "videos": list(dataset.videos)}
+    _check_output(output, state, overwrite)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / STATE_FILE).write_text(json.dumps({**state, "complete": False}, indent=1))
+    partial_root = output / PARTIAL
+    if partial_root.exists():
+        shutil.rmtree(partial_root)  # an interrupted video restarts from its first frame
+
+    core = InferenceCore(model, cfg, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    per_video: dict[str, dict] = {}
+    timing_path = output / "timing.json"
+    if timing_path.is_file():
+        per_video = json.loads(timing_path.read_text()).get("videos", {})
+    warmed = False
+    bar = tqdm(dataset.videos, desc=f"{spec.name}", unit="video", disable=not progress)
+    for name in bar:
+        final = _video_folder(spec, output, name)
+        if final.is_dir() and name in per_video:
+            continue  # written by an earlier, interrupted run
+        video = dataset.video(name)
+        video.binary_output = spec.binary_output or video.binary_output
+        if not warmed and warmup > 0:
+            _warm_up(core, video, warmup)
+            warmed = True
+        staging = partial_root / name
+        staging.mkdir(parents=True, exist_ok=True)
+        core.reset()
+        seconds = 0.0
+        objects: set[int] = set()
+        bank_sizes: list[tuple[int, int]] = []
+        steps = video.num_steps
+        sample_every = max(1, steps // 500)
+        for frame in video:
+            _sync(device)
+            start = time.perf_counter()
+            prob = core.step(frame.image, frame.mask, last=frame.position == steps - 1)
+            labels = core.labels(prob) if frame.write else None
+            _sync(device)
+            seconds += time.perf_counter() - start
+            objects.update(core.objects.ids)
+            if frame.position % sample_every == 0 or frame.position == steps - 1:
+                bank_sizes.append((frame.position, len(core.bank)))
+            if labels is not None:
+                video.save_output(staging, frame, labels)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, final)
+        per_video[name] = {"frames": steps, "objects": len(objects), "seconds": seconds,
+                           "fps": steps / seconds if seconds > 0 else None, "bank_size": bank_sizes,
+                           "rrm_reductions": len(core.bank.reductions)}
+        _write_timing(timing_path, per_video, cfg, device, spec)
+    if partial_root.exists():
+        shutil.rmtree(partial_root)
+    timing = _write_timing(timing_path, per_video, cfg, device, spec)
+
+    run = EvaluationRun(output=output, videos=list(dataset.videos), timing=timing)
+    if spec.zip:
+        run.zip_path = _make_zip(spec, output)
+    gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
+    if score and gt is not None and gt.is_dir():
+        run.scores = _score(spec, gt, output, list(dataset.videos), timing)
+    (output / STATE_FILE).write_text(json.dumps({**state, "complete": True}, indent=1))
+    return run
+
+
+def _warm_up(core: InferenceCore, video, steps: int) -> None:
+    """A few untimed steps on the first frames, so one-time costs (allocator, kernels) are not timed."""
+    core.reset()
+    for frame in video:
+        if frame.position >= steps:
+            break
+        if frame.mask is None and frame.position == 0:
+            break
+        core.step(frame.image, frame.mask)
+    core.reset()
+
+
+def _write_timing(path: Path, per_video: dict[str, dict], cfg: REMNConfig, device: torch.device,
+                  spec: BenchmarkSpec) -> dict:
+    frames = sum(v["frames"] for v in per_video.values())
+    seconds = sum(v["seconds"] for v in per_video.values())
+    peak, kind = peak_memory_bytes(device)
+    timing = {
+        "benchmark": spec.name,
+        "frames": frames,
+        "objects": sum(v["objects"] for v in per_video.values()),
+        "seconds": seconds,
+        "fps": frames / seconds if seconds > 0 else None,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": kind,
+        "precision": cfg.runtime.precision,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "processing_size": cfg.inference.size,
+        "modules": {"frm": cfg.model.frm, "asm": cfg.memory.asm, "rrm": cfg.memory.rrm},
+        "note": "fps = frames / model time; model time covers the network, memory, resizing and the "
+                "argmax, excludes reading and writing files and a warm-up",
+        "videos": per_video,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(timing, indent=1))
+    os.replace(tmp, path)
+    return timing
+
+
+def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
+    if spec.zip == "annotations":
+        source, arc_root, target = output / "Annotations", "Annotations", output / "submission.zip"
+    else:
+        source, arc_root, target = output, "", output / "results.zip"
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*.png")):
+            relative = path.relative_to(source).as_posix()
+            if relative.startswith("."):
+                continue
+            archive.write(path, f"{arc_root}/{relative}" if arc_root else relative)
+    os.replace(tmp, target)
+    return target
+
+
+def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timing: dict) -> dict:
+    from remn.evaluation import results as results_mod
+    from remn.evaluation import score as score_mod
+
+    pred_root = output / "Annotations" if spec.output == "youtube" else output
+    result = score_mod.score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse)
+    split = spec.split or spec.name
+    score_mod.write_csvs(result, output, split)
+    table = result.global_table()
+    row = {"method": f"REMN ({spec.name})", **table, "FPS": timing.get("fps")}
+    (output / "results.md").write_text(results_mod.markdown_table([row], style="davis") + "\n")
+    return table
+
+
+def data_error_exit(error: DataError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2 if error.code == BAD_LAYOUT else 1

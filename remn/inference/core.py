@@ -1,0 +1,293 @@
+"""The streaming inference core: one frame in, probabilities out, bounded state.
+
+:class:`InferenceCore` owns everything a video needs between frames: the object manager
+(user ids <-> internal slots), the memory bank (``remn/memory``: ASM or a fixed interval,
+RRM or unbounded) and the previous frame's probabilities (FRM's prior). Each call to
+:meth:`InferenceCore.step` processes one frame:
+
+1. the frame is resized so its shorter side is ``inference.size`` (``-1``: unchanged),
+   normalised and padded to a multiple of 16;
+2. its key is encoded, reinforced by FRM around the previous frame's objects, and every
+   tracked object is read from memory and decoded in one batch;
+3. masks given for this frame (a new object's first mask, or a correction) replace the
+   prediction where they are, as STCN's YouTube-VOS core does; such a frame is written to
+   the permanent memory;
+4. otherwise the write policy decides whether the frame enters the working memory (the
+   last frame of a video never does: pass ``last=True``);
+5. the probabilities are cropped and resized back to the input size.
+
+With RRM on, nothing kept between frames grows with the video's length: the bank holds at
+most ``capacity`` working frames plus the annotated ones, and only the last frame's
+probabilities are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from remn.config import REMNConfig
+from remn.memory import MemoryBank, build_memory_bank
+from remn.model.aggregate import soft_aggregate
+from remn.model.network import REMN
+from remn.model.preprocess import normalize_image, pad_divide_by, unpad
+from remn.runtime import autocast
+
+__all__ = ["ObjectManager", "InferenceCore", "UnknownObjectError", "processing_size"]
+
+
+class UnknownObjectError(KeyError):
+    """An object id the core does not track."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown object"
+
+
+class ObjectManager:
+    """Maps user object ids (any non-negative integers) to internal slots 0..K-1 and back.
+
+    Slot ``i`` is channel ``i + 1`` of the probabilities (channel 0 is background). Removing
+    an object closes the gap so that slots stay contiguous.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, obj: int) -> bool:
+        return obj in self._ids
+
+    def slot(self, obj: int) -> int:
+        try:
+            return self._ids.index(obj)
+        except ValueError:
+            raise UnknownObjectError(f"unknown object id {obj}; tracked ids: {self._ids}") from None
+
+    def add(self, ids: Sequence[int]) -> list[int]:
+        """Track the ids not yet tracked; returns those that are new."""
+        new = []
+        for obj in ids:
+            obj = int(obj)
+            if obj <= 0:
+                raise ValueError(f"object ids must be positive (0 is background), got {obj}")
+            if obj not in self._ids and obj not in new:
+                new.append(obj)
+        self._ids.extend(new)
+        return new
+
+    def remove(self, ids: Sequence[int]) -> list[int]:
+        """Stop tracking ``ids``; returns their former slots."""
+        slots = [self.slot(int(obj)) for obj in ids]
+        self._ids = [obj for i, obj in enumerate(self._ids) if i not in set(slots)]
+        return slots
+
+    def channel_to_id(self) -> np.ndarray:
+        """Lookup table: probability channel -> user id (channel 0 -> 0)."""
+        return np.array([0, *self._ids], dtype=np.int64)
+
+
+def processing_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
+    """The size a frame is processed at: shorter side ``shorter_side`` (-1: as is)."""
+    if shorter_side is None or shorter_side < 0:
+        return height, width
+    scale = shorter_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+@dataclass
+class _Prepared:
+    image: Tensor  # (1, 3, Hp, Wp) normalised, padded
+    size: tuple[int, int]  # input (H, W)
+    work: tuple[int, int]  # processing (h, w) before padding
+    padding: tuple[int, int, int, int]
+
+
+class InferenceCore:
+    """Segments a video one frame at a time.
+
+    Args:
+        model: the network (eval mode is set here).
+        cfg: the configuration (``memory`` and ``inference`` sections, ``runtime.precision``).
+        device: where to run; defaults to the model's device.
+    """
+
+    def __init__(self, model: REMN, cfg: REMNConfig, device: torch.device | None = None) -> None:
+        self.model = model.eval()
+        self.cfg = cfg
+        self.device = device or next(model.parameters()).device
+        self.precision = cfg.runtime.precision
+        self.size = cfg.inference.size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current video."""
+        self.objects = ObjectManager()
+        self.bank: MemoryBank = build_memory_bank(self.cfg.memory, self.model)
+        self.prev_prob: Tensor | None = None  # (1, K+1, Hp, Wp) at processing size, padded
+        self.frame_count = 0
+        self._shape: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------ input prep
+    def _prepare_image(self, image: np.ndarray | Tensor) -> _Prepared:
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"an image array must be (H, W, 3) RGB, got shape {image.shape}")
+            array = np.ascontiguousarray(image)
+            if not array.flags.writeable:
+                array = array.copy()
+            tensor = torch.from_numpy(array).to(self.device).permute(2, 0, 1)
+        else:
+            tensor = image.to(self.device)
+            if tensor.dim() != 3 or tensor.shape[0] != 3:
+                raise ValueError(f"an image tensor must be (3, H, W), got shape {tuple(tensor.shape)}")
+        tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
+        height, width = tensor.shape[-2:]
+        if self._shape is not None and self._shape != (height, width):
+            raise ValueError(f"frame {self.frame_count} is {width}x{height}, earlier frames were "
+                             f"{self._shape[1]}x{self._shape[0]}; a video's frames must share one size")
+        self._shape = (height, width)
+        work = processing_size(height, width, self.size)
+        if work != (height, width):
+            tensor = F.interpolate(tensor[None], size=work, mode="bilinear", align_corners=False,
+                                   antialias=True)[0]
+        padded, padding = pad_divide_by(normalize_image(tensor))
+        return _Prepared(padded[None], (height, width), work, padding)
+
+    def _prepare_mask(self, mask: np.ndarray | Tensor, objects: Sequence[int] | None,
+                      frame: _Prepared) -> tuple[list[int], Tensor]:
+        """Given masks at processing size, padded: ``(ids, (N, Hp, Wp) float)``."""
+        mask_t = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).to(self.device)
+        if mask_t.dim() == 2:  # an id map
+            if mask_t.shape != frame.size:
+                raise ValueError(f"mask is {mask_t.shape[1]}x{mask_t.shape[0]} but the frame is "
+                                 f"{frame.size[1]}x{frame.size[0]}")
+            present = [int(i) for i in torch.unique(mask_t).tolist() if i != 0]
+            ids = present if objects is None else [int(i) for i in objects]
+            masks = torch.stack([(mask_t == obj) for obj in ids]).float() if ids else \
+                mask_t.new_zeros((0, *frame.size), dtype=torch.float32)
+            mode = "nearest"
+        elif mask_t.dim() == 3:  # one (soft) mask per object, ids in ``objects``
+            if objects is None or len(objects) != mask_t.shape[0]:
+                raise ValueError("per-object masks (N, H, W) need ``objects`` with N ids")
+            if tuple(mask_t.shape[-2:]) != frame.size:
+                raise ValueError(f"masks are {mask_t.shape[2]}x{mask_t.shape[1]} but the frame is "
+                                 f"{frame.size[1]}x{frame.size[0]}")
+            ids = [int(i) for i in objects]
+            masks = mask_t.float()
+            mode = "bilinear"
+        else:
+            raise ValueError(f"mask must be (H, W) ids or (N, H, W) per object, got {tuple(mask_t.shape)}")
+        if frame.work != frame.size and masks.shape[0]:
+            kwargs = {"align_corners": False} if mode == "bilinear" else {}
+            masks = F.interpolate(masks[None], size=frame.work, mode=mode, **kwargs)[0]
+        masks, _ = pad_divide_by(masks)
+        return ids, masks
+
+    # ------------------------------------------------------------------ step
+    @torch.inference_mode()
+    def step(self, image: np.ndarray | Tensor, mask: np.ndarray | Tensor | None = None,
+             objects: Sequence[int] | None = None, last: bool = False) -> Tensor:
+        """Process the next frame.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB array, or a ``(3, H, W)`` tensor (uint8, or float in [0, 1]).
+            mask: masks given for this frame: an ``(H, W)`` map of user ids, or ``(N, H, W)``
+                per-object masks in [0, 1] with their ids in ``objects``. New ids start being
+                tracked here; known ids are corrected.
+            objects: with an id map, restrict the given mask to these ids (e.g. only the objects
+                that first appear on this frame); by default every id in the map.
+            last: the video's last frame (never written to memory).
+
+        Returns:
+            ``(K+1, H, W)`` float32 probabilities at the input size, background first, channel
+            ``i`` for ``self.objects.ids[i-1]``.
+        """
+        frame = self._prepare_image(image)
+        t = self.frame_count
+        self.frame_count += 1
+        given: tuple[list[int], Tensor] | None = None
+        if mask is not None:
+            given = self._prepare_mask(mask, objects, frame)
+            if not given[0]:
+                given = None
+        if given is not None:
+            self.objects.add(given[0])
+        if len(self.objects) == 0:
+            # nothing to track yet: all background
+            self.prev_prob = None
+            return torch.ones(1, *frame.size, device=self.device)
+
+        model = self.model
+        with autocast(self.device, self.precision):
+            feats = model.encode_key(frame.image)
+            prob = None
+            if len(self.bank) > 0 and self.bank.num_objects > 0:
+                key = model.enhance_key(feats.key, self.prev_prob)
+                readout = self.bank.read(key[0])
+                prob = model.segment(readout[None], feats).prob[0].float()
+            if given is not None:
+                prob = self._merge(prob, *given)
+                key = model.enhance_key(feats.key, prob[None])
+            assert prob is not None
+            permanent = given is not None
+            if permanent or (not last and self.bank.should_write(t, prob)):
+                values = model.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
+                self.bank.write(t, key[0], values[0], prob, permanent=permanent)
+        self.prev_prob = prob[None]
+        return self._restore(prob, frame)
+
+    def _merge(self, prob: Tensor | None, ids: list[int], masks: Tensor) -> Tensor:
+        """Put given masks into the prediction: they win where they are, and the probabilities
+        are aggregated again (STCN's treatment of objects given mid-video)."""
+        count = len(self.objects)
+        height, width = masks.shape[-2:]
+        objects = prob[1:] if prob is not None else masks.new_zeros(0, height, width)
+        if objects.shape[0] < count:
+            objects = torch.cat([objects, objects.new_zeros(count - objects.shape[0], height, width)])
+        objects = objects * (1 - masks.sum(0, keepdim=True).clamp(max=1))
+        for obj, m in zip(ids, masks):
+            objects[self.objects.slot(obj)] = m
+        return soft_aggregate(objects[None], dim=1)[1][0]
+
+    def _restore(self, prob: Tensor, frame: _Prepared) -> Tensor:
+        prob = unpad(prob, frame.padding)
+        if tuple(prob.shape[-2:]) != frame.size:
+            prob = F.interpolate(prob[None], size=frame.size, mode="bilinear", align_corners=False)[0]
+        return prob.float()
+
+    # ------------------------------------------------------------- utilities
+    def remove(self, ids: Sequence[int]) -> None:
+        """Stop tracking objects (their memory is dropped too)."""
+        slots = self.objects.remove(ids)
+        if self.bank.num_objects:
+            self.bank.remove_objects(slots)
+        if self.prev_prob is not None:
+            keep = [0] + [s + 1 for s in range(self.prev_prob.shape[1] - 1) if s not in set(slots)]
+            self.prev_prob = self.prev_prob[:, keep]
+
+    def labels(self, prob: Tensor) -> np.ndarray:
+        """Argmax of ``prob (K+1, H, W)`` as an ``(H, W)`` map of user ids (int64)."""
+        channel = prob.argmax(dim=0).cpu().numpy()
+        return self.objects.channel_to_id()[channel]
+
+
+def segment_video(core: InferenceCore, video) -> Iterator[tuple[int, list[int], np.ndarray]]:
+    """Run a whole :class:`~remn.data.video.Video`; yields ``(frame index, ids, labels)`` for the
+    frames that need an output, labels as an ``(H, W)`` int64 map of user ids at the input size."""
+    core.reset()
+    steps = video.num_steps
+    for frame in video:
+        prob = core.step(frame.image, frame.mask, last=frame.position == steps - 1)
+        if frame.write:
+            yield frame.index, core.objects.ids, core.labels(prob)
