@@ -246,16 +246,21 @@ def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
 
 
 def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timing: dict) -> dict:
-    from remn.evaluation import results as results_mod
-    from remn.evaluation import score as score_mod
+    from remn.evaluation.results import davis_table, long_time_table, write_csvs
+    from remn.evaluation.score import score_folders
 
     pred_root = output / "Annotations" if spec.output == "youtube" else output
-    result = score_mod.score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse)
-    split = spec.split or spec.name
-    score_mod.write_csvs(result, output, split)
+    result = score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse, progress=False)
+    write_csvs(result, output, spec.split or spec.name)
     table = result.global_table()
-    row = {"method": f"REMN ({spec.name})", **table, "FPS": timing.get("fps")}
-    (output / "results.md").write_text(results_mod.markdown_table([row], style="davis") + "\n")
+    method = f"REMN ({spec.name})"
+    if spec.layout == "long-time":
+        length = f"x{spec.repeat}"
+        text = long_time_table([{"method": method, f"J&F {length}": table["J&F-Mean"],
+                                 f"FPS {length}": timing.get("fps")}], highlight=False)
+    else:
+        text = davis_table([{"method": method, **table, "FPS": timing.get("fps")}], highlight=False)
+    (output / "results.md").write_text(text + "\n")
     return table
 
 
