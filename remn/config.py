@@ -106,9 +106,54 @@ class RuntimeConfig:
 
 @dataclass
 class DataConfig:
-    """Training data: where the datasets live and how clips are sampled and augmented."""
+    """Training data: where the datasets live and how clips are sampled and augmented.
 
-    # Fields are added by the data issue (training datasets).
+    Relative roots are relative to the working directory (STCN's ``../DAVIS`` convention).
+    Clip lengths are per stage (``train.<stage>.clip_frames``); loader workers are
+    ``train.num_workers``.
+    """
+
+    davis_root: str = "../DAVIS/2017/trainval"
+    """DAVIS 2017 trainval (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/2017/train.txt``)."""
+    youtube_root: str = "../YouTube/train_480p"
+    """YouTube-VOS training set at 480p (``JPEGImages/<video>``, ``Annotations/<video>``)."""
+    static_root: str = "../static"
+    """Folder of the static image sets (fss, DUTS-TR, DUTS-TE, ecssd, BIG_small, HRSOD_small)."""
+    bl30k_root: str = "../BL30K"
+    """BL30K (``JPEGImages/<video>``, ``Annotations/<video>``)."""
+    synthetic_root: str = ""
+    """A DAVIS-style synthetic video set for the synthetic stage (the videos of its
+    ``ImageSets/2017/train.txt`` when present, else all); empty: none."""
+    davis_subset: str = ""
+    """File listing the DAVIS videos to train on; empty: ``ImageSets/2017/train.txt``."""
+    youtube_subset: str = ""
+    """File listing the YouTube-VOS videos to train on; empty: all."""
+    davis_repeat: int = 5
+    """Times DAVIS is repeated next to YouTube-VOS in one epoch (STCN: 5)."""
+    crop_size: int = 384
+    """Side of the square training crop (a multiple of 16)."""
+    crop_scale_min: float = 0.36
+    """Smallest area fraction of RandomResizedCrop for video clips."""
+    bl30k_crop_scale_min: float = 0.25
+    """Smallest area fraction of RandomResizedCrop for BL30K."""
+    max_objects: int = 2
+    """Objects per training clip (object slots of a sample)."""
+    max_skip_start: int = 5
+    """Max skip between clip frames at the start of a stage (the curriculum's first value)."""
+    skip_values: list[int] = field(default_factory=lambda: [10, 15, 20, 25, 5])
+    """Max skip from ``skip_fractions[i]`` of the stage on."""
+    skip_fractions: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.9])
+    """Fractions of the stage at which ``skip_values`` take over (increasing)."""
+    youtube_skip_divisor: int = 5
+    """YouTube-VOS training frames are every 5th frame: its skip is max skip // this."""
+    static_hr_repeat: int = 5
+    """Times BIG_small and HRSOD_small are repeated in the static set."""
+    static_tps_probability: float = 0.33
+    """Probability of a thin-plate-spline bend per static pseudo frame."""
+    static_tps_points: int = 12
+    """Control points of the thin-plate-spline bend."""
+    static_tps_std: float = 0.02
+    """Spread of the control-point offsets, in fractions of the image size."""
 
 
 @dataclass
@@ -262,6 +307,33 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
     return problems
 
 
+def _data_problems(data: DataConfig) -> list[str]:
+    """What is wrong with ``cfg.data`` (sizes, curriculum, probabilities)."""
+    problems = []
+    if data.crop_size < 16 or data.crop_size % 16:
+        problems.append(f"data.crop_size={data.crop_size} must be a positive multiple of 16")
+    for key in ("crop_scale_min", "bl30k_crop_scale_min"):
+        if not 0 < getattr(data, key) <= 1:
+            problems.append(f"data.{key}={getattr(data, key)} must be in (0, 1]")
+    for key in ("davis_repeat", "max_objects", "max_skip_start", "youtube_skip_divisor", "static_hr_repeat"):
+        if getattr(data, key) < 1:
+            problems.append(f"data.{key}={getattr(data, key)} must be at least 1")
+    if len(data.skip_values) != len(data.skip_fractions):
+        problems.append(f"data.skip_values ({len(data.skip_values)} values) and data.skip_fractions "
+                        f"({len(data.skip_fractions)}) must have the same length")
+    if any(v < 1 for v in data.skip_values):
+        problems.append(f"data.skip_values={list(data.skip_values)} must all be at least 1")
+    fractions = list(data.skip_fractions)
+    if fractions != sorted(fractions) or any(not 0 <= f <= 1 for f in fractions):
+        problems.append(f"data.skip_fractions={fractions} must be increasing fractions in [0, 1]")
+    if not 0 <= data.static_tps_probability <= 1 or data.static_tps_std < 0:
+        problems.append(f"data.static_tps_probability={data.static_tps_probability} must be in [0, 1] and "
+                        f"data.static_tps_std={data.static_tps_std} >= 0")
+    if data.static_tps_points < 3:
+        problems.append(f"data.static_tps_points={data.static_tps_points} must be at least 3")
+    return problems
+
+
 def _validate(cfg: REMNConfig, origin: str) -> None:
     problems = _train_problems(cfg)
     if cfg.memory.interval_mode not in _CHOICES["memory.interval_mode"]:
@@ -286,6 +358,7 @@ def _validate(cfg: REMNConfig, origin: str) -> None:
                         f"{cfg.memory.asm_max_interval}")
     if cfg.memory.asm_stride < 1:
         problems.append(f"memory.asm_stride={cfg.memory.asm_stride} must be at least 1")
+    problems.extend(_data_problems(cfg.data))
     if problems:
         raise ConfigError(f"{origin}: " + "; ".join(problems))
 

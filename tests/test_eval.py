@@ -1,0 +1,137 @@
+"""eval.py end to end on CPU: real DAVIS 2016 frames and generated YouTube-VOS / generic sets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from remn.data.masks import read_mask
+from remn.data.synthetic import layout_spec, write_dataset
+from remn.evaluation.benchmarks import load_benchmarks
+
+sys.path.insert(0, str(REPO))
+import eval as eval_script  # noqa: E402
+
+DAVIS_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
+FAST = ["inference.size=64"]
+
+
+def _eval(*args: str) -> int:
+    return eval_script.main([*args, "--quiet"])
+
+
+def test_registry_has_every_benchmark_of_the_issue():
+    benchmarks = load_benchmarks()
+    assert set(benchmarks) >= {"davis2016-val", "davis2017-val", "davis2017-test-dev", "youtube2018-valid",
+                               "youtube2019-valid", "long-time", "long-time-x3", "generic"}
+    assert "memory.mem_every=3" in benchmarks["davis2017-test-dev"].protocol
+    assert "memory.interval_mode=relative" in benchmarks["youtube2019-valid"].protocol
+    assert benchmarks["long-time-x3"].repeat == 3 and benchmarks["long-time"].sparse
+
+
+@pytest.mark.skipif(not DAVIS_MINI.is_dir(), reason="../shared/data/davis2016-mini is not present")
+def test_davis2016_mini_end_to_end(tmp_path):
+    subset = tmp_path / "subset.txt"
+    subset.write_text("car-shadow\n")
+    out = tmp_path / "out"
+    assert _eval("--benchmark", "davis2016-val", "--data-root", str(DAVIS_MINI), "--output", str(out),
+                 "--subset", str(subset), *FAST) == 0
+    masks = sorted((out / "car-shadow").iterdir())
+    assert len(masks) == 40
+    labels, info = read_mask(masks[5])
+    assert info.size == (854, 480) and info.kind in ("binary", "ids")  # 0/255 grey, as STCN writes DAVIS 2016
+    rows = list(csv.DictReader((out / "global_results-davis2016-val.csv").open()))
+    assert list(rows[0]) == ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
+    assert 0.0 <= float(rows[0]["J&F-Mean"]) <= 1.0
+    per_sequence = list(csv.DictReader((out / "per-sequence_results-davis2016-val.csv").open()))
+    assert [r["Sequence"] for r in per_sequence] == ["car-shadow_1"]
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["frames"] == 40 and timing["fps"] > 0 and timing["device"] == "cpu"
+    assert timing["peak_memory_kind"] == "process_max_rss" and timing["peak_memory_bytes"] > 0
+    assert "| REMN (davis2016-val) |" in (out / "results.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def youtube_set(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("yt") / "youtube"
+    write_dataset(root, layout="youtube", videos=3, seed=11, val_fraction=0.67, workers=1, progress=False,
+                  spec=layout_spec("youtube", frames=16, height=48, width=64, enter_late=1.0))
+    return root
+
+
+def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
+    out = tmp_path / "out"
+    assert _eval("--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out),
+                 *FAST) == 0
+    meta = json.loads((youtube_set / "valid" / "meta.json").read_text())["videos"]
+    assert len(meta) == 2
+    for name, entry in meta.items():
+        listed = sorted({f for obj in entry["objects"].values() for f in obj["frames"]})
+        written = sorted(p.stem for p in (out / "Annotations" / name).iterdir())
+        assert written == listed  # only the frames the server asks for
+        late = {int(i): obj["frames"][0] for i, obj in entry["objects"].items()}
+        for frame in written:
+            _, info = read_mask(out / "Annotations" / name / f"{frame}.png")
+            # an object is absent before its first frame; ids come back as in the dataset
+            assert set(info.ids) <= {obj for obj, first in late.items() if first <= frame}
+        first_ids = read_mask(out / "Annotations" / name / f"{min(late.values())}.png")[1].ids
+        assert set(first_ids) == {obj for obj, first in late.items() if first == min(late.values())}
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        names = archive.namelist()
+        assert archive.testzip() is None
+    assert names and all(n.startswith("Annotations/") for n in names)
+    assert len(names) == sum(len(list((out / "Annotations" / v).iterdir())) for v in meta)
+    timing = json.loads((out / "timing.json").read_text())
+    assert set(timing["videos"]) == set(meta) and timing["frames"] == 32
+    assert all(v["bank_size"] for v in timing["videos"].values())
+
+
+def test_existing_output_is_kept_and_an_interrupted_run_resumes(youtube_set, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
+    assert _eval(*args) == 0
+    assert _eval(*args) == 1
+    assert "complete run" in capsys.readouterr().err
+    assert _eval(*args[:-1], "inference.size=32") == 1  # another config: refused
+    assert "another run" in capsys.readouterr().err
+    # simulate an interruption: the second video was never finished
+    state = json.loads((out / "run.json").read_text())
+    state["complete"] = False
+    (out / "run.json").write_text(json.dumps(state))
+    videos = sorted((out / "Annotations").iterdir())
+    kept = videos[0]
+    stamp = {p.name: p.stat().st_mtime_ns for p in kept.iterdir()}
+    shutil.rmtree(videos[1])
+    assert _eval(*args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in kept.iterdir()} == stamp  # not redone
+    assert videos[1].is_dir()
+    assert _eval(*args, "--overwrite") == 0
+
+
+def test_generic_set_scored_against_its_ground_truth(tmp_path):
+    root = tmp_path / "generic"
+    write_dataset(root, layout="generic", videos=1, seed=3, workers=1, progress=False,
+                  spec=layout_spec("generic", frames=10, height=48, width=64))
+    out = tmp_path / "out"
+    assert _eval("--benchmark", "generic", "--data-root", str(root), "--output", str(out),
+                 "--gt", str(root / "GroundTruth"), *FAST) == 0
+    video = next((root / "JPEGImages").iterdir()).name
+    assert sorted(p.stem for p in (out / video).iterdir()) == sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
+    assert (out / "global_results-generic.csv").is_file()
+
+
+def test_unknown_benchmark_and_bad_checkpoint_fail_clearly(tmp_path, capsys):
+    assert _eval("--benchmark", "davis2099", "--data-root", str(tmp_path), "--output", str(tmp_path / "o")) == 2
+    assert "unknown benchmark 'davis2099'" in capsys.readouterr().err
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert _eval("--benchmark", "generic", "--data-root", str(tmp_path), "--output", str(tmp_path / "o"),
+                 "--checkpoint", str(bad)) == 1
+    assert "cannot read checkpoint" in capsys.readouterr().err
