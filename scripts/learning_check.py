@@ -1,0 +1,154 @@
+"""Does REMN learn? Train the demo configuration on generated videos and compare J&F on
+held-out generated videos with the copy-the-first-mask baseline.
+
+    python scripts/learning_check.py [--work runs/learning_check] [--config configs/demo.yaml] [key=value ...]
+
+Steps (each printed with its time):
+1. generate a training set and a held-out set (different seeds, DAVIS 2017 layout);
+2. ``train.py --config configs/demo.yaml`` on the training set;
+3. ``eval.py --benchmark davis2017-val`` on the held-out set with the trained weights;
+4. the baseline: every frame predicted as the first frame's mask, scored the same way.
+Exit status 0 when the trained model beats the baseline by at least ``--margin`` J&F points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from remn.config import load_config  # noqa: E402
+
+TRAIN_SEED, HELDOUT_SEED = 0, 1000
+
+
+def _run(command: list[str], what: str) -> float:
+    print(f"$ {' '.join(command)}", flush=True)
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO)
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed with status {result.returncode}")
+    return time.perf_counter() - started
+
+
+def generate(work: Path, videos: int, heldout: int, frames: int, size: int) -> tuple[Path, Path, float]:
+    """Training set (every video in train.txt) and held-out set (every video in val.txt)."""
+    from remn.data.synthetic import layout_spec, write_dataset
+
+    started = time.perf_counter()
+    train_root, heldout_root = work / "data" / "train", work / "data" / "heldout"
+    for root, count, seed, fraction in ((train_root, videos, TRAIN_SEED, 0.0), (heldout_root, heldout, HELDOUT_SEED, 1.0)):
+        if root.exists():
+            shutil.rmtree(root)
+        write_dataset(root, layout="davis", videos=count, seed=seed, val_fraction=fraction, progress=False,
+                      spec=layout_spec("davis", frames=frames, height=size, width=size))
+    return train_root, heldout_root, time.perf_counter() - started
+
+
+def copy_first_mask(heldout_root: Path, out: Path) -> None:
+    """The baseline: the first frame's mask for every frame."""
+    from remn.data.masks import read_mask, save_mask
+
+    images = heldout_root / "JPEGImages" / "480p"
+    for video in sorted(p.name for p in images.iterdir()):
+        labels, info = read_mask(heldout_root / "Annotations" / "480p" / video / "00000.png")
+        for frame in sorted(images.joinpath(video).iterdir()):
+            save_mask(out / video / f"{frame.stem}.png", labels, palette=info.palette)
+
+
+def global_jf(folder: Path, split: str) -> dict[str, float]:
+    row = next(csv.DictReader((folder / f"global_results-{split}.csv").open()))
+    return {k: float(v) for k, v in row.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "learning_check", help="working folder")
+    parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
+    parser.add_argument("--videos", type=int, default=60, help="training videos")
+    parser.add_argument("--heldout", type=int, default=10, help="held-out videos")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--size", type=int, default=96, help="side of the generated frames")
+    parser.add_argument("--margin", type=float, default=10.0, help="required lead over the baseline, J&F points")
+    parser.add_argument("--overlay", action="store_true", help="also write an overlay video of one held-out video")
+    parser.add_argument("overrides", nargs="*", help="config overrides for training and evaluation")
+    args = parser.parse_intermixed_args(argv)
+
+    cfg = load_config(args.config, args.overrides)  # checked before anything runs
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    times = {}
+
+    train_root, heldout_root, times["generate"] = generate(work, args.videos, args.heldout, args.frames, args.size)
+    print(f"generated {args.videos} training and {args.heldout} held-out videos of {args.frames} frames at "
+          f"{args.size}x{args.size} in {times['generate']:.1f} s", flush=True)
+
+    run_name = cfg.name
+    runs = work / "runs"
+    if (runs / run_name).exists():
+        shutil.rmtree(runs / run_name)
+    times["train"] = _run([python, "train.py", "--config", args.config, "--run-name", run_name, "--no-progress",
+                           f"data.synthetic_root={train_root}", f"train.run_dir={runs}", *args.overrides], "training")
+    weights = runs / run_name / "checkpoints" / "synthetic_final.pth"
+    if not weights.is_file():
+        candidates = sorted((runs / run_name / "checkpoints").glob("*_final.pth"))
+        if not candidates:
+            raise SystemExit(f"no final weights in {runs / run_name / 'checkpoints'}")
+        weights = candidates[-1]
+
+    model_out = work / "eval" / "model"
+    times["evaluate"] = _run([python, "eval.py", "--benchmark", "davis2017-val", "--data-root", str(heldout_root),
+                              "--output", str(model_out), "--checkpoint", str(weights), "--overwrite", "--quiet",
+                              "--config", args.config, f"inference.size={cfg.inference.size}", *args.overrides],
+                             "evaluation")
+    model = global_jf(model_out, "val")
+
+    from remn.evaluation.results import write_csvs
+    from remn.evaluation.score import score_folders
+
+    baseline_out = work / "eval" / "copy_first_mask"
+    if baseline_out.exists():
+        shutil.rmtree(baseline_out)
+    copy_first_mask(heldout_root, baseline_out)
+    result = score_folders(heldout_root / "Annotations" / "480p", baseline_out, progress=False)
+    write_csvs(result, baseline_out, "val")
+    baseline = global_jf(baseline_out, "val")
+    timing = json.loads((model_out / "timing.json").read_text())
+
+    lead = 100 * (model["J&F-Mean"] - baseline["J&F-Mean"])
+    print()
+    print(f"held-out generated videos: {args.heldout} x {args.frames} frames at {args.size}x{args.size} "
+          f"(seed {HELDOUT_SEED}; training seed {TRAIN_SEED})")
+    print("| method | J&F | J | F |")
+    print("|---|---:|---:|---:|")
+    for name, row in (("REMN, demo configuration", model), ("copy the first mask", baseline)):
+        print(f"| {name} | {100 * row['J&F-Mean']:.1f} | {100 * row['J-Mean']:.1f} | {100 * row['F-Mean']:.1f} |")
+    print(f"lead over the baseline: {lead:+.1f} J&F points (required: {args.margin:+.1f})")
+    print(f"times: generate {times['generate']:.0f} s, train {times['train']:.0f} s, evaluate "
+          f"{times['evaluate']:.0f} s ({timing['fps']:.1f} FPS on {timing['device']})")
+    summary = {"model": model, "baseline": baseline, "lead_points": lead, "times_s": times, "weights": str(weights),
+               "eval_fps": timing["fps"], "config": args.config, "overrides": args.overrides}
+    (work / "learning_check.json").write_text(json.dumps(summary, indent=1))
+
+    if args.overlay:
+        video = sorted((heldout_root / "JPEGImages" / "480p").iterdir())[0]
+        overlay_out = work / "overlay"
+        _run([python, "-m", "remn", "segment", str(video), "--mask",
+              str(heldout_root / "Annotations" / "480p" / video.name / "00000.png"), "--output", str(overlay_out),
+              "--checkpoint", str(weights), "--overlay", "--overwrite", "--quiet", "--config", args.config,
+              "--size", str(cfg.inference.size), "--fps", "8"], "overlay")
+        print(f"overlay video: {overlay_out / 'overlay.mp4'}")
+    return 0 if lead >= args.margin else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
