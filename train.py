@@ -1,22 +1,84 @@
-"""Train REMN: ``python train.py --config configs/remn.yaml [key=value ...]``.
+"""Train REMN through one or more stages (static, synthetic, main, rrm).
 
-Not implemented yet: the training stages (static, synthetic, main, rrm) land with the
-training issue. The configuration is already read and checked, so a typo in a key
-fails here the same way it will then.
+One process (CPU or one GPU)::
+
+    python train.py --config configs/train/main.yaml [--run-name NAME] [key=value ...]
+
+Several GPUs or nodes (each process takes GPU ``LOCAL_RANK``; the stage's batch size is
+the global batch, split over the processes)::
+
+    torchrun --nproc_per_node=4 train.py --config configs/train/main.yaml
+
+Start from weights with ``--load-weights stcn.pth`` (STCN's released files or a REMN
+``.pth``); continue a stopped run with ``--resume`` (same ``--config``/``--run-name``).
+Several stages in one launch: ``train.stages=[static,main,rrm]``. The run goes to
+``<train.run_dir>/<run name>`` (default ``runs/<config name>``).
+
+Exit status: 0 done (or stopped by ``--stop-after``), 1 training error, 2 bad
+arguments or configuration, 3 non-finite loss (the last good checkpoint is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
-from remn.cli import add_config_arguments, not_yet
+from remn.cli import add_config_arguments, config_from_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train REMN. One process: python train.py ...; several: torchrun --nproc_per_node=N train.py ...",
+        epilog="Overrides: e.g. train.stages=[static,main] train.main.iterations=1000 train.precision=fp32 "
+               "memory.capacity=8. Every field is in docs/config.md.")
+    add_config_arguments(parser, default="configs/train/main.yaml")
+    parser.add_argument("--run-name", help="run folder name under train.run_dir (default: the config's name)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--load-weights", metavar="FILE",
+                       help="initial network weights: STCN's released .pth (FRM/RRM start at their "
+                            "initialisation and are reported) or a REMN weight file")
+    start.add_argument("--resume", action="store_true",
+                       help="continue the run from <run folder>/checkpoints/latest.pt")
+    parser.add_argument("--stop-after", type=int, metavar="N",
+                        help="stop after N iterations of this launch, saving a checkpoint (continue with --resume)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to train.log)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train REMN (not yet implemented).")
-    add_config_arguments(parser)
-    return not_yet("training", parser, argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args)
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error("--stop-after must be at least 1")
+    if cfg.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
+
+    from remn.data.masks import DataError
+    from remn.model.checkpoint import CheckpointError
+    from remn.training import (BatchSplitError, NonFiniteLossError, Trainer, TrainingError, VideoDataSource,
+                               init_distributed, shutdown_distributed)
+
+    ctx = init_distributed(cfg.runtime.device)
+    try:
+        run_folder = Path(cfg.train.run_dir) / (args.run_name or cfg.name)
+        trainer = Trainer(cfg, VideoDataSource(cfg), run_folder, ctx, resume=args.resume,
+                          load_weights=args.load_weights, progress=not args.no_progress,
+                          argv=sys.argv if argv is None else ["train.py", *argv])
+        summary = trainer.run(stop_after=args.stop_after)
+        if ctx.is_main and summary.finished:
+            print(f"training finished: {summary.final_weights}")
+        return 0
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (TrainingError, CheckpointError, BatchSplitError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutdown_distributed(ctx)
 
 
 if __name__ == "__main__":

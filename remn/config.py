@@ -241,6 +241,21 @@ class InferenceConfig:
     size: int = 480
     """Shorter side of the frames the network sees (outputs keep the input size); -1 keeps
     the input size."""
+    topk_gather: bool = True
+    """Top-k memory read by gathering the k picked values per query position; false:
+    STCN's dense read (scatter into an M x Q matrix, multiply with every value)."""
+    chunk_size: int = 0
+    """Memory positions whose affinities exist at once in the gathered read, with a running
+    top-k across chunks; 0 = all at once."""
+    batch_objects: bool = True
+    """Decode (and encode the values of) all objects in one batch; false: one at a time."""
+    channels_last: bool = False
+    """Run the convolutions in channels-last layout (converts the model in place)."""
+    compile: bool = False
+    """``torch.compile`` the per-frame stages (encoder, FRM, decoder, value encoder)."""
+    cuda_graphs: bool = False
+    """Capture each per-frame stage as a CUDA graph per input size and replay it (CUDA only;
+    ignored with a warning elsewhere)."""
 
 
 @dataclass
@@ -271,6 +286,9 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
     for name in train.stages:
         if name not in TRAIN_STAGES:
             problems.append(f"train.stages names {name!r}, which is not one of {TRAIN_STAGES}")
+    repeated = sorted({name for name in train.stages if train.stages.count(name) > 1})
+    if repeated:
+        problems.append(f"train.stages lists {repeated} more than once; a stage runs once per launch")
     if train.precision not in ("auto", "fp32", "bf16", "fp16"):
         problems.append(f"train.precision={train.precision!r} is not one of ('auto', 'fp32', 'bf16', 'fp16')")
     for key in ("grad_accumulation", "log_every", "image_every", "save_every", "weights_every"):
