@@ -222,6 +222,9 @@ class TrainConfig:
     """Data-loading worker processes per training process."""
     deterministic: bool = False
     """Deterministic algorithms and no cuDNN autotuning (slower; for exact reproduction)."""
+    freeze_batchnorm: bool = True
+    """Keep batch-norm statistics fixed (STCN, starting from ImageNet weights); false lets
+    them adapt, which training from scratch (the demo) needs."""
     run_dir: str = "runs"
     """Folder holding one sub-folder per run (``<run_dir>/<name>``)."""
     log_every: int = 100

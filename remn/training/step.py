@@ -69,20 +69,23 @@ class ClipPass(nn.Module):
         model: the network.
         reduce_memory: apply RRM when the working memory reaches ``capacity`` frames.
         capacity: N (``memory.capacity``).
+        freeze_batchnorm: keep batch-norm statistics fixed in training mode (STCN).
     """
 
-    def __init__(self, model: REMN, reduce_memory: bool = False, capacity: int = 16) -> None:
+    def __init__(self, model: REMN, reduce_memory: bool = False, capacity: int = 16,
+                 freeze_batchnorm: bool = True) -> None:
         super().__init__()
         if reduce_memory and model.rrm is None:
             raise ValueError("reduce_memory needs a network with RRM (memory.rrm=true)")
         self.model = model
         self.reduce_memory = reduce_memory
         self.capacity = capacity
+        self.freeze_batchnorm = freeze_batchnorm
 
     def train(self, mode: bool = True) -> "ClipPass":
-        """Training mode with batch norm frozen (STCN keeps BN statistics fixed)."""
+        """Training mode, batch norm frozen unless asked otherwise (STCN keeps BN statistics fixed)."""
         super().train(mode)
-        if mode:
+        if mode and self.freeze_batchnorm:
             self.model.freeze_batchnorm()
         return self
 

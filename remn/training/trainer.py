@@ -439,7 +439,8 @@ class Trainer:
         self.micro_batch = split_batch(stage.batch_size, ctx.world_size, self.train_cfg.grad_accumulation,
                                        where=f"train.{name}.batch_size")
         trainable = configure_trainable(self.model, stage)
-        self.clip_pass = ClipPass(self.model, stage.reduce_memory, self.cfg.memory.capacity)
+        self.clip_pass = ClipPass(self.model, stage.reduce_memory, self.cfg.memory.capacity,
+                                  self.cfg.train.freeze_batchnorm)
         self.clip_pass.train()
         self.ddp = None
         gc.collect()  # the previous stage's DDP (and its gradient hooks) must be gone
