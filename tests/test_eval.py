@@ -135,3 +135,20 @@ def test_unknown_benchmark_and_bad_checkpoint_fail_clearly(tmp_path, capsys):
     assert _eval("--benchmark", "generic", "--data-root", str(tmp_path), "--output", str(tmp_path / "o"),
                  "--checkpoint", str(bad)) == 1
     assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+def test_davis_test_dev_gets_a_zip_of_its_result_folder(tmp_path):
+    root = tmp_path / "test-dev"
+    write_dataset(root, layout="davis", videos=2, seed=4, val_fraction=1.0, workers=1, progress=False,
+                  spec=layout_spec("davis", frames=6, height=48, width=64))
+    sets = root / "ImageSets" / "2017"
+    (sets / "test-dev.txt").write_text((sets / "val.txt").read_text())
+    out = tmp_path / "out"
+    assert _eval("--benchmark", "davis2017-test-dev", "--data-root", str(root), "--output", str(out), *FAST) == 0
+    videos = (sets / "val.txt").read_text().split()
+    with zipfile.ZipFile(out / "results.zip") as archive:
+        names = sorted(archive.namelist())
+    assert names == sorted(f"{v}/{i:05d}.png" for v in videos for i in range(6))  # no parent folder
+    assert not list(out.glob("global_results-*.csv"))  # test-dev has no ground truth to score
+    state = json.loads((out / "run.json").read_text())
+    assert "mem_every: 3" in state["config"]  # STCN's test-dev protocol
