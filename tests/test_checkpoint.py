@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,18 @@ from torchvision.models import resnet18, resnet50
 from remn.config import load_config
 from remn.model import CheckpointError, build_model, load_stcn_checkpoint, load_weights, read_state_dict, save_weights
 from remn.model.encoders import copy_resnet18_weights, copy_resnet50_weights
+
+
+# These tests load weights into the networks: each gets its own copy of the session's
+# shared ones, so that later tests still see the seeded random weights.
+@pytest.fixture
+def stcn_model(stcn_model):
+    return copy.deepcopy(stcn_model)
+
+
+@pytest.fixture
+def remn_model(remn_model):
+    return copy.deepcopy(remn_model)
 
 
 def test_stcn_mode_state_dict_equals_stcn_exactly(stcn_model, stcn_key_list):

@@ -130,8 +130,11 @@ def test_pad_and_unpad_round_trip(h, w, divisor):
 
 def test_remn_at_initialisation_equals_stcn(stcn_model, remn_model, stcn_random_state):
     """With the same STCN weights, REMN (FRM at its identity start) segments exactly as STCN."""
+    import copy
+
     from remn.model import load_stcn_checkpoint
 
+    stcn_model, remn_model = copy.deepcopy(stcn_model), copy.deepcopy(remn_model)  # the shared ones stay as seeded
     load_stcn_checkpoint(stcn_model, stcn_random_state)
     load_stcn_checkpoint(remn_model, stcn_random_state)
     torch.manual_seed(3)

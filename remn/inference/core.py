@@ -19,22 +19,32 @@ RRM or unbounded) and the previous frame's probabilities (FRM's prior). Each cal
 With RRM on, nothing kept between frames grows with the video's length: the bank holds at
 most ``capacity`` working frames plus the annotated ones, and only the last frame's
 probabilities are kept.
+
+Fast paths (``inference.*``, each switchable, measured in ``docs/benchmarks.md``): the
+gathered and optionally chunked top-k read (``topk_gather``, ``chunk_size``), all objects
+decoded as one batch (``batch_objects``), channels-last convolutions (``channels_last``),
+``torch.compile`` and CUDA graphs of the per-frame stages (``compile``, ``cuda_graphs``),
+and bf16/fp16 autocast (``runtime.precision``), under which the memory keeps its keys and
+values in the compute dtype. Inside :meth:`InferenceCore.step` the host waits for the device
+only where a decision must reach Python: ASM's write-or-not and RRM's policy; the caller
+waits once more when it takes the mask off the device (:meth:`InferenceCore.labels`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from remn.config import REMNConfig
+from remn.config import InferenceConfig, REMNConfig
 from remn.memory import MemoryBank, build_memory_bank
 from remn.model.aggregate import soft_aggregate
-from remn.model.network import REMN
+from remn.model.network import REMN, KeyFeatures
 from remn.model.preprocess import normalize_image, pad_divide_by, unpad
 from remn.runtime import autocast
 
@@ -113,6 +123,135 @@ class _Prepared:
     padding: tuple[int, int, int, int]
 
 
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""``runtime.precision`` -> the dtype the memory stores keys and values in."""
+
+
+class _CudaGraphed:
+    """Replays a CUDA graph of ``fn`` (tensors in, a tuple of tensors out), captured the first
+    time each set of input shapes is seen.
+
+    Inputs are copied into the graph's own buffers before each replay. Outputs are the
+    graph's buffers, overwritten by the next replay, unless ``clone_outputs``.
+    """
+
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device, dtype: torch.dtype,
+                 clone_outputs: bool) -> None:
+        self.fn = fn
+        self.device = device
+        self.dtype = dtype
+        self.clone_outputs = clone_outputs
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]] = {}
+
+    def _autocast(self):
+        # weights cast inside a capture must not live in autocast's cache, which is freed on exit
+        return torch.autocast(device_type="cuda", dtype=self.dtype, enabled=self.dtype != torch.float32,
+                              cache_enabled=False)
+
+    def _capture(self, inputs: Sequence[Tensor]) -> tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]:
+        static_inputs = [t.clone() for t in inputs]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), self._autocast():
+            for _ in range(2):  # lazy initialisation and cuDNN's choices happen outside the graph
+                self.fn(*static_inputs)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), self._autocast():
+            static_outputs = self.fn(*static_inputs)
+        return graph, static_inputs, static_outputs
+
+    def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        signature = tuple((tuple(t.shape), t.dtype) for t in inputs)
+        entry = self.graphs.get(signature)
+        if entry is None:
+            entry = self.graphs[signature] = self._capture(inputs)
+        graph, static_inputs, static_outputs = entry
+        for buffer, value in zip(static_inputs, inputs):
+            buffer.copy_(value)
+        graph.replay()
+        return tuple(t.clone() for t in static_outputs) if self.clone_outputs else static_outputs
+
+
+class _FrameStages:
+    """The network's per-frame stages as the core runs them, with the fast paths of
+    ``inference.*``: objects batched or one at a time, ``torch.compile``, CUDA graphs.
+
+    Every stage takes and returns plain tensors, so that it can be compiled or captured.
+    """
+
+    def __init__(self, model: REMN, device: torch.device, precision: str, options: InferenceConfig) -> None:
+        self.model = model
+        self.batch_objects = options.batch_objects
+        stages: dict[str, Callable[..., tuple[Tensor, ...]]] = {
+            "encode": self._encode, "enhance": self._enhance, "decode": self._decode, "value": self._value}
+        if options.compile:
+            stages = {name: torch.compile(fn, dynamic=False) for name, fn in stages.items()}
+        if options.cuda_graphs:
+            if device.type != "cuda":
+                warnings.warn(f"inference.cuda_graphs needs a CUDA device; running without graphs on {device}",
+                              stacklevel=3)
+            else:
+                dtype = COMPUTE_DTYPES[precision]
+                # the decoder's probabilities outlive the step (returned, kept as FRM's prior): cloned
+                stages = {name: _CudaGraphed(fn, device, dtype, clone_outputs=name == "decode")
+                          for name, fn in stages.items()}
+        self.stages = stages
+
+    # ------------------------------------------------------------- the stages
+    def _encode(self, image: Tensor) -> tuple[Tensor, ...]:
+        feats = self.model.encode_key(image)
+        return feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4
+
+    def _enhance(self, key: Tensor, prior: Tensor) -> tuple[Tensor]:
+        return (self.model.enhance_key(key, prior),)
+
+    def _decode(self, readout: Tensor, *features: Tensor) -> tuple[Tensor]:
+        # REMN.segment's computation, with the objects batched or not, and the sigmoid and the
+        # aggregation in float32: in bf16 the sigmoid reaches 1.0 from a logit of about 6, and
+        # objects that are all confident would tie
+        feats = KeyFeatures(*features)
+        b, k = readout.shape[:2]
+        decoder = self.model.decoder
+        if self.batch_objects:
+            def per_object(x: Tensor) -> Tensor:
+                return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
+            logits = decoder(readout.reshape(b * k, *readout.shape[2:]), per_object(feats.f16_thin),
+                             per_object(feats.f8), per_object(feats.f4))
+            logits = logits.view(b, k, *logits.shape[-2:])
+        else:
+            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4) for i in range(k)], dim=1)
+        return (soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1],)
+
+    def _value(self, image: Tensor, f16: Tensor, masks: Tensor) -> tuple[Tensor]:
+        if self.batch_objects:
+            return (self.model.encode_value(image, f16, masks),)
+        others = masks.sum(dim=1, keepdim=True) - masks
+        encoder = self.model.value_encoder
+        values = [encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1]) for i in range(masks.shape[1])]
+        return (torch.stack(values, dim=1),)
+
+    # ------------------------------------------------------------ entry points
+    def encode(self, image: Tensor) -> KeyFeatures:
+        """``(1, 3, Hp, Wp)`` -> the frame's key and features."""
+        return KeyFeatures(*self.stages["encode"](image))
+
+    def enhance(self, key: Tensor, prior: Tensor | None) -> Tensor:
+        """FRM (the key itself when FRM is off or there is no prior)."""
+        if self.model.frm is None or prior is None:
+            return key
+        return self.stages["enhance"](key, prior)[0]
+
+    def decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
+        """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``."""
+        return self.stages["decode"](readout, feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4)[0]
+
+    def encode_value(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
+        """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``."""
+        return self.stages["value"](image, f16, masks)[0]
+
+
 class InferenceCore:
     """Segments a video one frame at a time.
 
@@ -127,13 +266,24 @@ class InferenceCore:
         self.cfg = cfg
         self.device = device or next(model.parameters()).device
         self.precision = cfg.runtime.precision
+        if self.precision not in COMPUTE_DTYPES:
+            raise ValueError(f"runtime.precision must be one of {sorted(COMPUTE_DTYPES)}, got {self.precision!r}")
+        self.compute_dtype = COMPUTE_DTYPES[self.precision]
         self.size = cfg.inference.size
+        self.channels_last = cfg.inference.channels_last
+        if self.channels_last:
+            # the 2-D convolutions only: RRM's temporal convolutions are 3-D
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    module.to(memory_format=torch.channels_last)
+        self.stages = _FrameStages(self.model, self.device, self.precision, cfg.inference)
         self.reset()
 
     def reset(self) -> None:
         """Forget the current video."""
         self.objects = ObjectManager()
-        self.bank: MemoryBank = build_memory_bank(self.cfg.memory, self.model)
+        self.bank: MemoryBank = build_memory_bank(self.cfg.memory, self.model, gather=self.cfg.inference.topk_gather,
+                                                  chunk_size=self.cfg.inference.chunk_size)
         self.prev_prob: Tensor | None = None  # (1, K+1, Hp, Wp) at processing size, padded
         self.frame_count = 0
         self._shape: tuple[int, int] | None = None
@@ -162,17 +312,23 @@ class InferenceCore:
             tensor = F.interpolate(tensor[None], size=work, mode="bilinear", align_corners=False,
                                    antialias=True)[0]
         padded, padding = pad_divide_by(normalize_image(tensor))
-        return _Prepared(padded[None], (height, width), work, padding)
+        padded = padded[None]
+        if self.channels_last:
+            padded = padded.contiguous(memory_format=torch.channels_last)
+        return _Prepared(padded, (height, width), work, padding)
 
     def _prepare_mask(self, mask: np.ndarray | Tensor, objects: Sequence[int] | None,
                       frame: _Prepared) -> tuple[list[int], Tensor]:
         """Given masks at processing size, padded: ``(ids, (N, Hp, Wp) float)``."""
-        mask_t = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).to(self.device)
+        on_host = isinstance(mask, np.ndarray) or (isinstance(mask, Tensor) and mask.device.type == "cpu")
+        host = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask)
+        mask_t = host.to(self.device)
         if mask_t.dim() == 2:  # an id map
             if mask_t.shape != frame.size:
                 raise ValueError(f"mask is {mask_t.shape[1]}x{mask_t.shape[0]} but the frame is "
                                  f"{frame.size[1]}x{frame.size[0]}")
-            present = [int(i) for i in torch.unique(mask_t).tolist() if i != 0]
+            # the ids are read where the mask came from: a host mask costs no device round trip
+            present = [int(i) for i in torch.unique(host if on_host else mask_t).tolist() if i != 0]
             ids = present if objects is None else [int(i) for i in objects]
             masks = torch.stack([(mask_t == obj) for obj in ids]).float() if ids else \
                 mask_t.new_zeros((0, *frame.size), dtype=torch.float32)
@@ -228,22 +384,24 @@ class InferenceCore:
             self.prev_prob = None
             return torch.ones(1, *frame.size, device=self.device)
 
-        model = self.model
+        stages = self.stages
         with autocast(self.device, self.precision):
-            feats = model.encode_key(frame.image)
+            feats = stages.encode(frame.image)
             prob = None
             if len(self.bank) > 0 and self.bank.num_objects > 0:
-                key = model.enhance_key(feats.key, self.prev_prob)
+                key = stages.enhance(feats.key, self.prev_prob)
                 readout = self.bank.read(key[0])
-                prob = model.segment(readout[None], feats).prob[0].float()
+                prob = stages.decode(readout[None], feats)[0].float()
             if given is not None:
                 prob = self._merge(prob, *given)
-                key = model.enhance_key(feats.key, prob[None])
+                key = stages.enhance(feats.key, prob[None])
             assert prob is not None
             permanent = given is not None
             if permanent or (not last and self.bank.should_write(t, prob)):
-                values = model.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
-                self.bank.write(t, key[0], values[0], prob, permanent=permanent)
+                values = stages.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
+                # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
+                self.bank.write(t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob,
+                                permanent=permanent)
         self.prev_prob = prob[None]
         return self._restore(prob, frame)
 

@@ -12,6 +12,17 @@ affinities of each query position (all memory frames compete jointly).
 
 The affinity is computed in float32 even under autocast: it is a difference of
 large numbers, and bf16 would round it away.
+
+Two ways to apply the top-k at inference, equal up to float rounding:
+
+* **dense** (:func:`topk_softmax` + :func:`readout`): the k weights are scattered into an
+  ``M x Q`` matrix and multiplied with every value, as STCN does; time and memory grow
+  with ``M * Q * C^v``;
+* **gathered** (:func:`topk_affinity` + :func:`topk_readout`, the default): only the k
+  weights and their memory indices are kept, and each query position sums the k values
+  it picked. The readout no longer depends on ``M``; with ``chunk_size`` the affinity is
+  computed ``chunk_size`` memory positions at a time while a running top-k is kept, so
+  no ``M x Q`` matrix exists at all.
 """
 
 from __future__ import annotations
@@ -19,9 +30,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["affinity_logits", "memory_affinity", "topk_softmax", "readout", "read_memory"]
+__all__ = ["affinity_logits", "memory_affinity", "topk_softmax", "readout", "topk_affinity", "topk_readout",
+           "read_memory"]
 
 
 def affinity_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
@@ -37,10 +50,10 @@ def affinity_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
     with torch.autocast(device_type=memory_key.device.type, enabled=False):
         mk = memory_key.float()
         qk = query_key.float()
-        key_dim = mk.shape[1]
-        dot = torch.bmm(mk.transpose(1, 2), qk)  # (B, M, Q)
+        scale = 1 / math.sqrt(mk.shape[1])
         mk_sq = mk.pow(2).sum(dim=1).unsqueeze(2)  # (B, M, 1)
-        return (2 * dot - mk_sq) / math.sqrt(key_dim)
+        # one pass: scale * (2 k.q - ||k||^2), the product and the norm term fused
+        return torch.baddbmm(mk_sq, mk.transpose(1, 2), qk, beta=-scale, alpha=2 * scale)
 
 
 def memory_affinity(memory_key: Tensor, query_key: Tensor, top_k: int | None = None) -> Tensor:
@@ -76,13 +89,89 @@ def readout(affinity: Tensor, memory_value: Tensor) -> Tensor:
         ``(B, K, C^v, Q)``.
     """
     b, k, c, m = memory_value.shape
+    if m > 1 and memory_value.stride(3) == k * c and memory_value.stride(2) == 1 and memory_value.stride(1) == c:
+        # position-major (the bank's layout): multiply from the other side, no transposed copy of the values
+        rows = memory_value.permute(0, 3, 1, 2).reshape(b, m, k * c)
+        out = torch.bmm(affinity.transpose(1, 2).to(rows.dtype), rows)  # (B, Q, K * C^v)
+        return out.view(b, -1, k, c).permute(0, 2, 3, 1)
     flat = memory_value.reshape(b, k * c, m)
     out = torch.bmm(flat, affinity.to(flat.dtype))
     return out.view(b, k, c, -1)
 
 
+def _query_major_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
+    """:func:`affinity_logits` transposed, ``(B, Q, M)``, float32: each query position's
+    logits are contiguous, where top-k is fastest; the norm term is fused into the product."""
+    with torch.autocast(device_type=memory_key.device.type, enabled=False):
+        mk = memory_key.float()
+        qk = query_key.float()
+        scale = 1 / math.sqrt(mk.shape[1])
+        mk_sq = mk.pow(2).sum(dim=1, keepdim=True)  # (B, 1, M)
+        return torch.baddbmm(mk_sq, qk.transpose(1, 2), mk, beta=-scale, alpha=2 * scale)
+
+
+def topk_affinity(memory_key: Tensor, query_key: Tensor, k: int, chunk_size: int = 0) -> tuple[Tensor, Tensor]:
+    """The top-k of each query position without the dense ``M x Q`` matrix.
+
+    Args:
+        memory_key: ``(B, C^k, M)``.
+        query_key: ``(B, C^k, Q)``.
+        k: entries kept per query position (at most ``M`` are).
+        chunk_size: memory positions whose logits exist at once; ``0`` computes all ``M``
+            in one go. Each chunk's own top-k is merged with the running one, so the
+            result does not depend on the chunking (up to ties).
+
+    Returns:
+        ``(weights, indices)``, both ``(B, Q, min(k, M))``: softmax over the kept logits
+        (float32) and the memory positions they came from (int64).
+    """
+    m = memory_key.shape[2]
+    step = m if chunk_size <= 0 else chunk_size
+    best_logits: Tensor | None = None
+    best_index: Tensor | None = None
+    for start in range(0, m, step):
+        logits = _query_major_logits(memory_key[:, :, start:start + step], query_key)  # (B, Q, m')
+        values, index = torch.topk(logits, k=min(k, logits.shape[2]), dim=2)
+        if start:
+            index = index + start
+        if best_logits is None or best_index is None:
+            best_logits, best_index = values, index
+            continue
+        values = torch.cat([best_logits, values], dim=2)
+        index = torch.cat([best_index, index], dim=2)
+        if values.shape[2] > k:
+            values, pick = torch.topk(values, k=k, dim=2)
+            index = torch.gather(index, 2, pick)
+        best_logits, best_index = values, index
+    if best_logits is None or best_index is None:
+        raise ValueError("the memory is empty: no position to read")
+    return torch.softmax(best_logits, dim=2), best_index
+
+
+def topk_readout(weights: Tensor, indices: Tensor, memory_value: Tensor) -> Tensor:
+    """Sum of the picked values: ``readout_j = sum_n weights[j, n] * v[indices[j, n]]``.
+
+    Args:
+        weights: ``(B, Q, k)`` from :func:`topk_affinity`.
+        indices: ``(B, Q, k)`` memory positions.
+        memory_value: ``(B, K, C^v, M)``. Stored position-major (``K`` and ``C^v`` the
+            fastest-moving dims, as :class:`~remn.memory.MemoryBank` keeps them) it is
+            read in place; otherwise one transposed copy is made.
+
+    Returns:
+        ``(B, K, C^v, Q)`` in the values' dtype (accumulated in it as well).
+    """
+    b, k, c, m = memory_value.shape
+    rows = memory_value.permute(0, 3, 1, 2).reshape(b, m, k * c)  # a view when position-major
+    with torch.autocast(device_type=memory_value.device.type, enabled=False):
+        out = torch.stack([F.embedding_bag(indices[n], rows[n], per_sample_weights=weights[n].to(rows.dtype),
+                                           mode="sum") for n in range(b)])  # (B, Q, K * C^v)
+    return out.view(b, -1, k, c).permute(0, 2, 3, 1)
+
+
 def read_memory(
-    memory_key: Tensor, memory_value: Tensor, query_key: Tensor, top_k: int | None = None
+    memory_key: Tensor, memory_value: Tensor, query_key: Tensor, top_k: int | None = None, *,
+    gather: bool = True, chunk_size: int = 0,
 ) -> Tensor:
     """Read the memory for one query frame.
 
@@ -91,12 +180,20 @@ def read_memory(
         memory_value: ``(B, K, C^v, T, h, w)``.
         query_key: ``(B, C^k, h, w)``.
         top_k: ``None`` for the full softmax (training).
+        gather: with top-k, gather the k picked values (:func:`topk_readout`) instead of
+            multiplying a dense, mostly-zero affinity with every value.
+        chunk_size: with ``gather``, memory positions whose logits exist at once (0: all).
 
     Returns:
         readout ``(B, K, C^v, h, w)``.
     """
     b, ck, t, h, w = memory_key.shape
     _, k, cv = memory_value.shape[:3]
-    affinity = memory_affinity(memory_key.reshape(b, ck, t * h * w), query_key.reshape(b, ck, h * w), top_k)
-    out = readout(affinity, memory_value.reshape(b, k, cv, t * h * w))
+    mk = memory_key.reshape(b, ck, t * h * w)
+    qk = query_key.reshape(b, ck, h * w)
+    mv = memory_value.reshape(b, k, cv, t * h * w)
+    if gather and top_k is not None and top_k < mk.shape[2]:
+        weights, indices = topk_affinity(mk, qk, top_k, chunk_size)
+        return topk_readout(weights, indices, mv).reshape(b, k, cv, h, w)
+    out = readout(memory_affinity(mk, qk, top_k), mv)
     return out.view(b, k, cv, h, w)
