@@ -254,11 +254,6 @@ class InferenceConfig:
     """Decode (and encode the values of) all objects in one batch; false: one at a time."""
     channels_last: bool = False
     """Run the convolutions in channels-last layout (converts the model in place)."""
-    compile: bool = False
-    """``torch.compile`` the per-frame stages (encoder, FRM, decoder, value encoder)."""
-    cuda_graphs: bool = False
-    """Capture each per-frame stage as a CUDA graph per input size and replay it (CUDA only;
-    ignored with a warning elsewhere)."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ are copied to the host inside the timed step.
     python scripts/benchmark.py --quick              # a 2-minute smoke run
     python scripts/benchmark.py --fast-paths         # gain and agreement of each inference fast path
     python scripts/benchmark.py --bank               # memory-bank storage: preallocated vs concatenation
+    python scripts/benchmark.py --read               # one memory read: dense, gathered, chunked
     python scripts/benchmark.py --profile            # which kernels take the time in one frame step
 
 Settings (docs/benchmarks.md explains them): on a GPU, 2,000 and 6,000 frames at 854x480 under
@@ -86,7 +87,7 @@ CPU_SETTING = Setting(frames=400, height=160, width=288, precision="bf16", threa
 QUICK_SETTING = Setting(frames=24, height=64, width=112, threads=1, overrides=("memory.mem_every=1",))
 
 PLAIN_PATH = ("inference.topk_gather=false", "inference.chunk_size=0", "inference.batch_objects=false",
-              "inference.channels_last=false", "inference.compile=false", "inference.cuda_graphs=false",
+              "inference.channels_last=false",
               "runtime.precision=fp32")
 """Every fast path off: STCN's dense read, objects one at a time, fp32."""
 
@@ -245,7 +246,7 @@ def run_one(spec: dict) -> dict:
     first = video.labels(0)
     frames = spec["frames"]
 
-    for t in range(min(spec["warmup"], frames)):  # untimed: lazy initialisation, compilation, graph capture
+    for t in range(min(spec["warmup"], frames)):  # untimed: lazy initialisation, kernel choices
         core.labels(core.step(video.frame(t), first if t == 0 else None))
     core.reset()
     _sync(device)
@@ -314,9 +315,9 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
-def spawn(spec: dict) -> dict:
-    """:func:`run_one` in a fresh Python process (peak memory is per process)."""
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+def spawn(spec: dict, worker: str = "--worker") -> dict:
+    """:func:`run_one` (or :func:`read_one`) in a fresh Python process (peak memory is per process)."""
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), worker, json.dumps(spec)],
                             capture_output=True, text=True, cwd=REPO, env=worker_environment())
     if result.returncode != 0:
         raise RuntimeError(f"benchmark run {spec['config']} ({spec['frames']} frames, {spec['objects']} "
@@ -490,8 +491,6 @@ FAST_PATHS = {
     "batch_objects": ("inference.batch_objects=true",),
     "channels_last": ("inference.channels_last=true",),
     "bf16 autocast": ("runtime.precision=bf16",),
-    "compile": ("inference.compile=true",),
-    "cuda_graphs": ("inference.cuda_graphs=true",),
     "defaults (gather, batch)": ("inference.topk_gather=true", "inference.batch_objects=true"),
     "defaults + bf16 + channels_last": ("inference.topk_gather=true", "inference.batch_objects=true",
                                         "runtime.precision=bf16", "inference.channels_last=true"),
@@ -506,11 +505,8 @@ def run_fast_paths(args: argparse.Namespace, setting: Setting) -> dict:
     the memory there)."""
     import tempfile
 
-    device = resolve_device(args.device)
     memory_overrides = [o for o in setting.overrides if not o.startswith("inference.")]  # variants set those
     variants = [v for v in FAST_PATHS if v in args.variants] if args.variants else list(FAST_PATHS)
-    if device.type != "cuda":
-        variants = [v for v in variants if v != "cuda_graphs"]
     decisive = not args.checkpoint
     fixed = ["memory.asm=false", f"memory.mem_every={10 ** 9}"]
     results = []
@@ -535,7 +531,7 @@ def run_fast_paths(args: argparse.Namespace, setting: Setting) -> dict:
                                 "overrides": [*schedule, *PLAIN_PATH[:-1], *args.set, *inference]}
                         try:
                             measured = spawn(spec)
-                        except RuntimeError as error:  # one variant failing (e.g. compile) must not end the rest
+                        except RuntimeError as error:  # one variant failing must not end the rest
                             tqdm.write(f"{variant}: {error}")
                             run = None
                             break
@@ -647,6 +643,71 @@ def run_bank(args: argparse.Namespace, setting: Setting) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# One memory read
+
+
+READ_VARIANTS = {"dense (STCN)": {"gather": False}, "gathered": {"gather": True},
+                 "gathered, chunk_size {chunk}": {"gather": True, "chunk_size": None}}
+
+
+def read_one(spec: dict) -> dict:
+    """Time one read of a memory of ``spec['frames']`` frames; runs in its own process."""
+    from remn.model.memory_read import read_memory
+
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    device = resolve_device(spec["device"])
+    h, w, count, frames = spec["h"], spec["w"], spec["objects"], spec["frames"]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[spec["precision"]]
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.randn(1, 64, frames, h, w, generator=gen).to(device, dtype)
+    values = torch.randn(frames, h, w, count, 512, generator=gen).to(device, dtype)  # the bank's layout
+    values = values.permute(3, 4, 0, 1, 2)[None]
+    query = torch.randn(1, 64, h, w, generator=gen).to(device, dtype)
+    options = dict(spec["options"])
+    with torch.inference_mode():
+        read_memory(keys, values, query, 20, **options)  # warm-up
+        _sync(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        else:
+            _reset_peak_rss()
+        before, _ = _memory_now(device)
+        start = time.perf_counter()
+        for _ in range(spec["repeats"]):
+            read_memory(keys, values, query, 20, **options)
+        _sync(device)
+        seconds = (time.perf_counter() - start) / spec["repeats"]
+    _, peak = _memory_now(device)
+    return {"seconds": seconds, "extra_peak_bytes": peak - before}
+
+
+def run_read(args: argparse.Namespace, setting: Setting) -> dict:
+    """One memory read of each kind at each memory length: time and the memory it needs."""
+    h, w = -(-setting.height // 16), -(-setting.width // 16)
+    lengths = [setting.frames * m for m in args.lengths]
+    lines = [f"Memory read: {args.objects[-1]} object(s), query {setting.width}x{setting.height} ({h}x{w} positions), "
+             f"top-20, {setting.precision}, {setting.threads or 'default'} thread(s); "
+             "extra peak = memory the read needed beyond the stored memory"]
+    lines.append(f"{'memory frames':>14}{'positions':>11}  {'read':<28}{'ms':>10}{'speed-up':>10}{'extra peak MiB':>16}")
+    rows = []
+    for frames in lengths:
+        base = None
+        for name, options in READ_VARIANTS.items():
+            options = {k: (args.chunk if v is None else v) for k, v in options.items()}
+            spec = {"frames": frames, "h": h, "w": w, "objects": args.objects[-1], "device": args.device,
+                    "precision": setting.precision, "threads": setting.threads, "options": options,
+                    "repeats": args.read_repeats}
+            measured = spawn(spec, worker="--read-worker")
+            base = base or measured["seconds"]
+            label = name.format(chunk=args.chunk)
+            rows.append({"frames": frames, "read": label, **measured})
+            lines.append(f"{frames:>14}{frames * h * w:>11}  {label:<28}{1000 * measured['seconds']:>10.1f}"
+                         f"{base / measured['seconds']:>10.2f}{measured['extra_peak_bytes'] / 2**20:>16.0f}")
+    return {"table": "\n".join(lines), "rows": rows, "command": " ".join(sys.argv)}
+
+
+# --------------------------------------------------------------------------------------------
 # Profile of one frame step
 
 
@@ -732,6 +793,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk", type=int, default=8192, help="chunk_size of the chunked fast-path variant")
     parser.add_argument("--agreement-frames", type=int, default=16,
                         help="frames of the fixed-memory agreement run of each fast-path variant")
+    parser.add_argument("--read", action="store_true", help="time one memory read (dense, gathered, chunked) "
+                        "at each memory length (--frames x --lengths)")
+    parser.add_argument("--read-repeats", type=int, default=3)
+    parser.add_argument("--read-worker", help=argparse.SUPPRESS)
     parser.add_argument("--bank", action="store_true", help="compare the bank's storage with concatenation")
     parser.add_argument("--bank-writes", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="profile frame steps (kernels that take the time)")
@@ -757,6 +822,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(run_one(json.loads(args.worker))))
         return 0
+    if args.read_worker:
+        print(json.dumps(read_one(json.loads(args.read_worker))))
+        return 0
     if args.configs is None:
         args.configs = ["remn", "stcn"] if args.quick or args.fast_paths else \
             ["remn", "stcn", "no_frm", "no_asm", "no_rrm"]
@@ -775,6 +843,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.fast_paths:
         result, name = run_fast_paths(args, setting), "fast_paths.json"
+    elif args.read:
+        result, name = run_read(args, setting), "read.json"
     elif args.bank:
         result, name = run_bank(args, setting), "bank.json"
     elif args.profile:

@@ -22,8 +22,7 @@ probabilities are kept.
 
 Fast paths (``inference.*``, each switchable, measured in ``docs/benchmarks.md``): the
 gathered and optionally chunked top-k read (``topk_gather``, ``chunk_size``), all objects
-decoded as one batch (``batch_objects``), channels-last convolutions (``channels_last``),
-``torch.compile`` and CUDA graphs of the per-frame stages (``compile``, ``cuda_graphs``),
+decoded as one batch (``batch_objects``), channels-last convolutions (``channels_last``)
 and bf16/fp16 autocast (``runtime.precision``), under which the memory keeps its keys and
 values in the compute dtype. Inside :meth:`InferenceCore.step` the host waits for the device
 only where a decision must reach Python: ASM's write-or-not and RRM's policy; the caller
@@ -32,9 +31,8 @@ waits once more when it takes the mask off the device (:meth:`InferenceCore.labe
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -127,76 +125,13 @@ COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.f
 """``runtime.precision`` -> the dtype the memory stores keys and values in."""
 
 
-class _CudaGraphed:
-    """Replays a CUDA graph of ``fn`` (tensors in, a tuple of tensors out), captured the first
-    time each set of input shapes is seen.
-
-    Inputs are copied into the graph's own buffers before each replay. Outputs are the
-    graph's buffers, overwritten by the next replay, unless ``clone_outputs``.
-    """
-
-    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device, dtype: torch.dtype,
-                 clone_outputs: bool) -> None:
-        self.fn = fn
-        self.device = device
-        self.dtype = dtype
-        self.clone_outputs = clone_outputs
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]] = {}
-
-    def _autocast(self):
-        # weights cast inside a capture must not live in autocast's cache, which is freed on exit
-        return torch.autocast(device_type="cuda", dtype=self.dtype, enabled=self.dtype != torch.float32,
-                              cache_enabled=False)
-
-    def _capture(self, inputs: Sequence[Tensor]) -> tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]:
-        static_inputs = [t.clone() for t in inputs]
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side), self._autocast():
-            for _ in range(2):  # lazy initialisation and cuDNN's choices happen outside the graph
-                self.fn(*static_inputs)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), self._autocast():
-            static_outputs = self.fn(*static_inputs)
-        return graph, static_inputs, static_outputs
-
-    def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
-        signature = tuple((tuple(t.shape), t.dtype) for t in inputs)
-        entry = self.graphs.get(signature)
-        if entry is None:
-            entry = self.graphs[signature] = self._capture(inputs)
-        graph, static_inputs, static_outputs = entry
-        for buffer, value in zip(static_inputs, inputs):
-            buffer.copy_(value)
-        graph.replay()
-        return tuple(t.clone() for t in static_outputs) if self.clone_outputs else static_outputs
-
-
 class _FrameStages:
-    """The network's per-frame stages as the core runs them, with the fast paths of
-    ``inference.*``: objects batched or one at a time, ``torch.compile``, CUDA graphs.
+    """The network's per-frame stages as the core runs them, with all objects in one batch
+    or one at a time (``inference.batch_objects``)."""
 
-    Every stage takes and returns plain tensors, so that it can be compiled or captured.
-    """
-
-    def __init__(self, model: REMN, device: torch.device, precision: str, options: InferenceConfig) -> None:
+    def __init__(self, model: REMN, options: InferenceConfig) -> None:
         self.model = model
         self.batch_objects = options.batch_objects
-        stages: dict[str, Callable[..., tuple[Tensor, ...]]] = {
-            "encode": self._encode, "enhance": self._enhance, "decode": self._decode, "value": self._value}
-        if options.compile:
-            stages = {name: torch.compile(fn, dynamic=False) for name, fn in stages.items()}
-        if options.cuda_graphs:
-            if device.type != "cuda":
-                warnings.warn(f"inference.cuda_graphs needs a CUDA device; running without graphs on {device}",
-                              stacklevel=3)
-            else:
-                dtype = COMPUTE_DTYPES[precision]
-                # the decoder's probabilities outlive the step (returned, kept as FRM's prior): cloned
-                stages = {name: _CudaGraphed(fn, device, dtype, clone_outputs=name == "decode")
-                          for name, fn in stages.items()}
-        self.stages = stages
 
     # ------------------------------------------------------------- the stages
     def _encode(self, image: Tensor) -> tuple[Tensor, ...]:
@@ -235,21 +170,21 @@ class _FrameStages:
     # ------------------------------------------------------------ entry points
     def encode(self, image: Tensor) -> KeyFeatures:
         """``(1, 3, Hp, Wp)`` -> the frame's key and features."""
-        return KeyFeatures(*self.stages["encode"](image))
+        return KeyFeatures(*self._encode(image))
 
     def enhance(self, key: Tensor, prior: Tensor | None) -> Tensor:
         """FRM (the key itself when FRM is off or there is no prior)."""
         if self.model.frm is None or prior is None:
             return key
-        return self.stages["enhance"](key, prior)[0]
+        return self._enhance(key, prior)[0]
 
     def decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
         """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``."""
-        return self.stages["decode"](readout, feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4)[0]
+        return self._decode(readout, feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4)[0]
 
     def encode_value(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
         """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``."""
-        return self.stages["value"](image, f16, masks)[0]
+        return self._value(image, f16, masks)[0]
 
 
 class InferenceCore:
@@ -276,7 +211,7 @@ class InferenceCore:
             for module in self.model.modules():
                 if isinstance(module, torch.nn.Conv2d):
                     module.to(memory_format=torch.channels_last)
-        self.stages = _FrameStages(self.model, self.device, self.precision, cfg.inference)
+        self.stages = _FrameStages(self.model, cfg.inference)
         self.reset()
 
     def reset(self) -> None:
