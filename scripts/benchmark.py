@@ -802,8 +802,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="store_true", help="profile frame steps (kernels that take the time)")
     parser.add_argument("--profile-after", type=int, default=200, help="frames run before the profiled ones")
     parser.add_argument("--profile-rows", type=int, default=25)
-    parser.add_argument("--report", type=Path, help="print the table and draw the figures of a saved "
-                        "benchmark.json instead of measuring")
+    parser.add_argument("--report", type=Path, nargs="+", help="print the table and draw the figures of saved "
+                        "benchmark.json files (their runs together) instead of measuring")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
 
@@ -829,8 +829,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.configs = ["remn", "stcn"] if args.quick or args.fast_paths else \
             ["remn", "stcn", "no_frm", "no_asm", "no_rrm"]
     if args.report:
-        result = report(json.loads(args.report.read_text()))
-        figures = args.figures or args.report.parent
+        saved = [json.loads(path.read_text()) for path in args.report]
+        runs = [run for one in saved for run in one["runs"]]
+        setting = dict(saved[0]["setting"], configs=list(dict.fromkeys(r["config"] for r in runs)),
+                       objects=sorted({r["objects"] for r in runs}))
+        result = report({"runs": runs, "setting": setting})
+        figures = args.figures or args.report[0].parent
         draw_figures(result["summary"], result["runs"], result["setting"]["configs"], result["setting"]["objects"],
                      figures, result["title"])
         print(result["table"])

@@ -41,3 +41,10 @@ def test_quick_suite_measures_both_modes_at_both_lengths(tmp_path):
     assert "REMN/this FPS" in result.stdout and "STCN mode" in result.stdout
     for name in ("fps_vs_length.png", "memory_vs_length.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the saved runs draw the same table again without measuring
+    again = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--report",
+                            str(tmp_path / "benchmark.json"), "--figures", str(tmp_path / "again")],
+                           capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert data["table"] in again.stdout
+    assert (tmp_path / "again" / "fps_vs_length.png").exists()
