@@ -8,9 +8,9 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "autocast", "seed_everything"]
+__all__ = ["resolve_device", "compute_dtype", "autocast", "seed_everything"]
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -23,13 +23,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
-    """Autocast for ``bf16``/``fp16``; a no-op context for ``fp32``."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
+def compute_dtype(precision: str) -> torch.dtype:
+    """``fp32``, ``bf16`` or ``fp16`` -> the torch dtype."""
     if precision not in _DTYPES:
         raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+    return _DTYPES[precision]
+
+
+def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """Autocast for ``bf16``/``fp16``; a no-op context for ``fp32``."""
+    dtype = compute_dtype(precision)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def seed_everything(seed: int) -> None:

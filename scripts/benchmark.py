@@ -222,26 +222,33 @@ def device_name(device: torch.device) -> str:
     return f"{name}, {threads} thread{'s' if threads > 1 else ''}"
 
 
+def build_core(config: str, overrides: Sequence[str], precision: str, device: torch.device,
+               checkpoint: str | None = None, decisive: bool = False) -> tuple[InferenceCore, str]:
+    """The inference core of configuration ``config`` and a line saying which weights it has.
+
+    Frames are generated at the size the network should see, so nothing is resized.
+    """
+    cfg = load_config(REPO / CONFIGS[config], ["inference.size=-1", *overrides, f"runtime.precision={precision}",
+                                               f"runtime.device={device}"])
+    seed_everything(cfg.runtime.seed)
+    model = build_model(cfg)
+    if checkpoint:
+        weights = load_for_inference(model, checkpoint)
+    elif decisive:
+        make_decisive(model)
+        weights = f"random weights made decisive (seed {cfg.runtime.seed}; mask inputs x300, head x10)"
+    else:
+        weights = f"random weights (seed {cfg.runtime.seed}; FRM at its identity initialisation)"
+    return InferenceCore(model.to(device), cfg, device), weights
+
+
 def run_one(spec: dict) -> dict:
     """Segment one generated video with one configuration; returns what was measured."""
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     device = resolve_device(spec["device"])
-    # the video is generated at the size the network should see: no resizing
-    overrides = ["inference.size=-1", *spec["overrides"], f"runtime.precision={spec['precision']}",
-                 f"runtime.device={device}"]
-    cfg = load_config(REPO / CONFIGS[spec["config"]], overrides)
-    seed_everything(cfg.runtime.seed)
-    model = build_model(cfg)
-    if spec.get("checkpoint"):
-        weights = load_for_inference(model, spec["checkpoint"])
-    else:
-        weights = f"random weights (seed {cfg.runtime.seed}; FRM at its identity initialisation)"
-        if spec.get("decisive"):
-            make_decisive(model)
-            weights = f"random weights made decisive (seed {cfg.runtime.seed}; mask inputs x300, head x10)"
-    model = model.to(device)
-    core = InferenceCore(model, cfg, device)
+    core, weights = build_core(spec["config"], spec["overrides"], spec["precision"], device, spec.get("checkpoint"),
+                               spec.get("decisive", False))
     video = MovingObjects(spec["height"], spec["width"], spec["objects"], seed=spec["seed"], device=device)
     first = video.labels(0)
     frames = spec["frames"]
@@ -720,13 +727,7 @@ def run_profile(args: argparse.Namespace, setting: Setting) -> dict:
         torch.set_num_threads(setting.threads)
     tables = []
     for name in args.configs:
-        overrides = ["inference.size=-1", *setting.overrides, *args.set, f"runtime.precision={setting.precision}"]
-        cfg = load_config(REPO / CONFIGS[name], overrides)
-        seed_everything(cfg.runtime.seed)
-        model = build_model(cfg)
-        if args.checkpoint:
-            load_for_inference(model, args.checkpoint)
-        core = InferenceCore(model.to(device), cfg, device)
+        core, _ = build_core(name, [*setting.overrides, *args.set], setting.precision, device, args.checkpoint)
         video = MovingObjects(setting.height, setting.width, args.objects[-1], seed=args.seed, device=device)
         first = video.labels(0)
         warm = args.profile_after

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +23,10 @@ from remn.inference import InferenceCore
 from remn.model import build_model
 from remn.memory import FixedInterval, MemoryBank
 from remn.model.memory_read import affinity_logits, read_memory, topk_affinity, topk_readout, topk_softmax
+
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmark import make_decisive  # noqa: E402
 
 CK, CV = 8, 6
 
@@ -187,22 +192,17 @@ PLAIN = ("inference.topk_gather=false", "inference.batch_objects=false")
 
 @pytest.fixture(scope="module")
 def decisive_model():
-    """A REMN network of its own (random weights, seed 0), made decisive.
+    """A REMN network of its own (random weights, seed 0), made decisive (see
+    ``make_decisive``: predictions confident enough that label agreement means something;
+    about 42% background, 38% and 19% the two objects on this clip).
 
-    With random weights every pixel's top two probabilities differ by less than 1e-3, so its
-    labels flip on any rounding and label agreement would measure nothing. Amplifying the
-    value encoder's mask inputs (x300) and the decoder's head (x10) makes the objects' readouts
-    differ and the predictions confident (median margin 0.97, labels about 42% background,
-    38% and 19% the two objects), as a trained network's are. A network of its own (not the
-    session's shared one, which other tests load weights into) keeps the labels independent
-    of test order, and keeps channels-last, which converts a model in place, away from the
-    other tests.
+    A network of its own (not the session's shared one, which other tests load weights into)
+    keeps the labels independent of test order, and keeps channels-last, which converts a
+    model in place, away from the other tests.
     """
     torch.manual_seed(0)
     model = build_model(load_config(REPO / "configs" / "remn.yaml")).eval()
-    with torch.no_grad():
-        model.value_encoder.conv1.weight[:, 3:].mul_(300)
-        model.decoder.pred.weight.mul_(10)
+    make_decisive(model)  # the network scripts/benchmark.py --fast-paths measures agreement with
     return model
 
 

@@ -39,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from remn.config import InferenceConfig, REMNConfig
+from remn.config import REMNConfig
 from remn.memory import MemoryBank, build_memory_bank
 from remn.model.aggregate import soft_aggregate
 from remn.model.network import REMN, KeyFeatures
 from remn.model.preprocess import normalize_image, pad_divide_by, unpad
-from remn.runtime import autocast
+from remn.runtime import autocast, compute_dtype
 
 __all__ = ["ObjectManager", "InferenceCore", "UnknownObjectError", "processing_size"]
 
@@ -121,72 +121,6 @@ class _Prepared:
     padding: tuple[int, int, int, int]
 
 
-COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-"""``runtime.precision`` -> the dtype the memory stores keys and values in."""
-
-
-class _FrameStages:
-    """The network's per-frame stages as the core runs them, with all objects in one batch
-    or one at a time (``inference.batch_objects``)."""
-
-    def __init__(self, model: REMN, options: InferenceConfig) -> None:
-        self.model = model
-        self.batch_objects = options.batch_objects
-
-    # ------------------------------------------------------------- the stages
-    def _encode(self, image: Tensor) -> tuple[Tensor, ...]:
-        feats = self.model.encode_key(image)
-        return feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4
-
-    def _enhance(self, key: Tensor, prior: Tensor) -> tuple[Tensor]:
-        return (self.model.enhance_key(key, prior),)
-
-    def _decode(self, readout: Tensor, *features: Tensor) -> tuple[Tensor]:
-        # REMN.segment's computation, with the objects batched or not, and the sigmoid and the
-        # aggregation in float32: in bf16 the sigmoid reaches 1.0 from a logit of about 6, and
-        # objects that are all confident would tie
-        feats = KeyFeatures(*features)
-        b, k = readout.shape[:2]
-        decoder = self.model.decoder
-        if self.batch_objects:
-            def per_object(x: Tensor) -> Tensor:
-                return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
-
-            logits = decoder(readout.reshape(b * k, *readout.shape[2:]), per_object(feats.f16_thin),
-                             per_object(feats.f8), per_object(feats.f4))
-            logits = logits.view(b, k, *logits.shape[-2:])
-        else:
-            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4) for i in range(k)], dim=1)
-        return (soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1],)
-
-    def _value(self, image: Tensor, f16: Tensor, masks: Tensor) -> tuple[Tensor]:
-        if self.batch_objects:
-            return (self.model.encode_value(image, f16, masks),)
-        others = masks.sum(dim=1, keepdim=True) - masks
-        encoder = self.model.value_encoder
-        values = [encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1]) for i in range(masks.shape[1])]
-        return (torch.stack(values, dim=1),)
-
-    # ------------------------------------------------------------ entry points
-    def encode(self, image: Tensor) -> KeyFeatures:
-        """``(1, 3, Hp, Wp)`` -> the frame's key and features."""
-        return KeyFeatures(*self._encode(image))
-
-    def enhance(self, key: Tensor, prior: Tensor | None) -> Tensor:
-        """FRM (the key itself when FRM is off or there is no prior)."""
-        if self.model.frm is None or prior is None:
-            return key
-        return self._enhance(key, prior)[0]
-
-    def decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
-        """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``."""
-        return self._decode(readout, feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4)[0]
-
-    def encode_value(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
-        """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``."""
-        return self._value(image, f16, masks)[0]
-
-
 class InferenceCore:
     """Segments a video one frame at a time.
 
@@ -201,9 +135,7 @@ class InferenceCore:
         self.cfg = cfg
         self.device = device or next(model.parameters()).device
         self.precision = cfg.runtime.precision
-        if self.precision not in COMPUTE_DTYPES:
-            raise ValueError(f"runtime.precision must be one of {sorted(COMPUTE_DTYPES)}, got {self.precision!r}")
-        self.compute_dtype = COMPUTE_DTYPES[self.precision]
+        self.compute_dtype = compute_dtype(self.precision)  # the memory keeps keys and values in it
         self.size = cfg.inference.size
         self.channels_last = cfg.inference.channels_last
         if self.channels_last:
@@ -211,7 +143,7 @@ class InferenceCore:
             for module in self.model.modules():
                 if isinstance(module, torch.nn.Conv2d):
                     module.to(memory_format=torch.channels_last)
-        self.stages = _FrameStages(self.model, cfg.inference)
+        self.batch_objects = cfg.inference.batch_objects
         self.reset()
 
     def reset(self) -> None:
@@ -319,26 +251,50 @@ class InferenceCore:
             self.prev_prob = None
             return torch.ones(1, *frame.size, device=self.device)
 
-        stages = self.stages
+        model = self.model
         with autocast(self.device, self.precision):
-            feats = stages.encode(frame.image)
+            feats = model.encode_key(frame.image)
             prob = None
             if len(self.bank) > 0 and self.bank.num_objects > 0:
-                key = stages.enhance(feats.key, self.prev_prob)
+                key = model.enhance_key(feats.key, self.prev_prob)
                 readout = self.bank.read(key[0])
-                prob = stages.decode(readout[None], feats)[0].float()
+                prob = self._decode(readout[None], feats)[0]
             if given is not None:
                 prob = self._merge(prob, *given)
-                key = stages.enhance(feats.key, prob[None])
+                key = model.enhance_key(feats.key, prob[None])
             assert prob is not None
             permanent = given is not None
             if permanent or (not last and self.bank.should_write(t, prob)):
-                values = stages.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
+                values = self._encode_values(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
                 # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
                 self.bank.write(t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob,
                                 permanent=permanent)
         self.prev_prob = prob[None]
         return self._restore(prob, frame)
+
+    def _decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
+        """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``, float32.
+
+        REMN.segment's computation with the objects in one batch or one at a time, and the
+        sigmoid and the aggregation in float32: in bf16 the sigmoid reaches 1.0 from a logit
+        of about 6, and objects that are all confident would tie.
+        """
+        if self.batch_objects:
+            logits = self.model.decode(readout, feats)
+        else:
+            decoder = self.model.decoder
+            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4)
+                                for i in range(readout.shape[1])], dim=1)
+        return soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1]
+
+    def _encode_values(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
+        """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``, objects batched or one at a time."""
+        if self.batch_objects:
+            return self.model.encode_value(image, f16, masks)
+        others = masks.sum(dim=1, keepdim=True) - masks
+        encoder = self.model.value_encoder
+        return torch.stack([encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1])
+                            for i in range(masks.shape[1])], dim=1)
 
     def _merge(self, prob: Tensor | None, ids: list[int], masks: Tensor) -> Tensor:
         """Put given masks into the prediction: they win where they are, and the probabilities

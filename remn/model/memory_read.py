@@ -37,12 +37,14 @@ __all__ = ["affinity_logits", "memory_affinity", "topk_softmax", "readout", "top
            "read_memory"]
 
 
-def affinity_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
+def affinity_logits(memory_key: Tensor, query_key: Tensor, query_major: bool = False) -> Tensor:
     """Similarity before the softmax.
 
     Args:
         memory_key: ``(B, C^k, M)`` with ``M = T*h*w`` memory positions.
         query_key: ``(B, C^k, Q)`` with ``Q = h*w`` query positions.
+        query_major: return the transpose, ``(B, Q, M)``, computed as such: each query
+            position's logits are contiguous, where top-k along them is fastest.
 
     Returns:
         ``(B, M, Q)``: ``(2 k.q - ||k||^2) / sqrt(C^k)``, float32.
@@ -51,9 +53,11 @@ def affinity_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
         mk = memory_key.float()
         qk = query_key.float()
         scale = 1 / math.sqrt(mk.shape[1])
-        mk_sq = mk.pow(2).sum(dim=1).unsqueeze(2)  # (B, M, 1)
+        mk_sq = mk.pow(2).sum(dim=1, keepdim=True)  # (B, 1, M)
         # one pass: scale * (2 k.q - ||k||^2), the product and the norm term fused
-        return torch.baddbmm(mk_sq, mk.transpose(1, 2), qk, beta=-scale, alpha=2 * scale)
+        if query_major:
+            return torch.baddbmm(mk_sq, qk.transpose(1, 2), mk, beta=-scale, alpha=2 * scale)
+        return torch.baddbmm(mk_sq.transpose(1, 2), mk.transpose(1, 2), qk, beta=-scale, alpha=2 * scale)
 
 
 def memory_affinity(memory_key: Tensor, query_key: Tensor, top_k: int | None = None) -> Tensor:
@@ -99,17 +103,6 @@ def readout(affinity: Tensor, memory_value: Tensor) -> Tensor:
     return out.view(b, k, c, -1)
 
 
-def _query_major_logits(memory_key: Tensor, query_key: Tensor) -> Tensor:
-    """:func:`affinity_logits` transposed, ``(B, Q, M)``, float32: each query position's
-    logits are contiguous, where top-k is fastest; the norm term is fused into the product."""
-    with torch.autocast(device_type=memory_key.device.type, enabled=False):
-        mk = memory_key.float()
-        qk = query_key.float()
-        scale = 1 / math.sqrt(mk.shape[1])
-        mk_sq = mk.pow(2).sum(dim=1, keepdim=True)  # (B, 1, M)
-        return torch.baddbmm(mk_sq, qk.transpose(1, 2), mk, beta=-scale, alpha=2 * scale)
-
-
 def topk_affinity(memory_key: Tensor, query_key: Tensor, k: int, chunk_size: int = 0) -> tuple[Tensor, Tensor]:
     """The top-k of each query position without the dense ``M x Q`` matrix.
 
@@ -130,7 +123,7 @@ def topk_affinity(memory_key: Tensor, query_key: Tensor, k: int, chunk_size: int
     best_logits: Tensor | None = None
     best_index: Tensor | None = None
     for start in range(0, m, step):
-        logits = _query_major_logits(memory_key[:, :, start:start + step], query_key)  # (B, Q, m')
+        logits = affinity_logits(memory_key[:, :, start:start + step], query_key, query_major=True)  # (B, Q, m')
         values, index = torch.topk(logits, k=min(k, logits.shape[2]), dim=2)
         if start:
             index = index + start

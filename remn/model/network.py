@@ -166,6 +166,18 @@ class REMN(nn.Module):
         """
         return read_memory(memory_key, memory_value, query_key, top_k)
 
+    def decode(self, readout: Tensor, query: KeyFeatures) -> Tensor:
+        """Decoder logits of all objects of a batch of frames in one pass:
+        ``readout (B, K, C^v, h, w)`` -> ``(B, K, H, W)``."""
+        b, k = readout.shape[:2]
+
+        def per_object(x: Tensor) -> Tensor:
+            return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
+        logits = self.decoder(readout.reshape(b * k, *readout.shape[2:]),
+                              per_object(query.f16_thin), per_object(query.f8), per_object(query.f4))
+        return logits.view(b, k, *logits.shape[-2:])
+
     def segment(self, readout: Tensor, query: KeyFeatures, object_valid: Tensor | None = None) -> Segmentation:
         """Decode all objects of a batch of frames in one decoder pass.
 
@@ -178,14 +190,7 @@ class REMN(nn.Module):
         Returns:
             :class:`Segmentation` with ``K + 1`` channels at the padded input size.
         """
-        b, k = readout.shape[:2]
-
-        def per_object(x: Tensor) -> Tensor:
-            return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
-
-        logits = self.decoder(readout.reshape(b * k, *readout.shape[2:]),
-                              per_object(query.f16_thin), per_object(query.f8), per_object(query.f4))
-        prob = torch.sigmoid(logits.view(b, k, *logits.shape[-2:]))
+        prob = torch.sigmoid(self.decode(readout, query))
         if object_valid is not None:
             prob = prob * object_valid.to(prob.dtype)[:, :, None, None]
         agg_logits, agg_prob = soft_aggregate(prob, dim=1)
