@@ -219,9 +219,17 @@ FLOAT32_FAST_PATHS = pytest.mark.parametrize("overrides", [
 ], ids=["gather", "gather-chunked", "batch-objects", "defaults"])
 
 
-@FLOAT32_FAST_PATHS
-def test_float32_fast_paths_agree_with_the_plain_core(decisive_model, plain_labels, overrides):
-    # through the memory loop: the memory grows to about 190 positions, read in chunks of 64
+@pytest.mark.parametrize("overrides", [
+    ("inference.topk_gather=true", "inference.batch_objects=false"),
+    ("inference.topk_gather=true", "inference.chunk_size={chunk}", "inference.batch_objects=false"),
+], ids=["gather", "gather-chunked"])
+def test_float32_memory_reads_agree_with_the_plain_core(decisive_model, plain_labels, overrides):
+    # through the memory loop: the memory grows to about 190 positions, read in chunks of 64.
+    # Only the read paths are compared this way. batch_objects (and the defaults, which include
+    # it) change the batch size of every decoder convolution, and with it which kernel rounds
+    # them, in every frame: a random network's feedback through its own memory amplifies that
+    # like channels-last's (98.5% after 8 frames on an Intel Xeon, 99%+ on an AMD EPYC), so
+    # they are compared against the same memory in the next test.
     labels = _labels(decisive_model, *(o.format(chunk=64) for o in overrides))
     shares = np.bincount(plain_labels[1:].ravel(), minlength=3) / plain_labels[1:].size
     assert shares.min() > 0.05  # every label is predicted: the comparison is not trivial
