@@ -59,7 +59,12 @@ class DataError(ValueError):
         self.frame = frame
 
 
-class MaskWarning(UserWarning):
+class DataWarning(UserWarning):
+    """Input data was used, but by a rule the user should know about; the message names the
+    file, what was found and the rule applied. Commands print it as one ``warning:`` line."""
+
+
+class MaskWarning(DataWarning):
     """A mask was read by interpreting it (colours mapped to ids)."""
 
 
