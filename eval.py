@@ -1,11 +1,16 @@
 """Evaluate REMN on a benchmark.
 
     python eval.py --benchmark davis2017-val --data-root ../DAVIS/2017/trainval --output out/d17 \
-        [--config configs/remn.yaml] [--checkpoint FILE] [--subset FILE] [--overwrite] [key=value ...]
+        [--config remn] [--checkpoint FILE] [--subset FILE] [--overwrite] [key=value ...]
 
 Benchmarks are entries of configs/benchmarks.yaml (docs/evaluation.md lists them with their
 protocols). Writes masks in the benchmark's layout, timing.json, and with ground truth the
-davis2017-evaluation CSVs and results.md; server benchmarks also get their zip.
+davis2017-evaluation CSVs and results.md; server benchmarks also get their zip. The run is
+built under OUTPUT/.remn-staging/ and replaces earlier results only once it has succeeded; a
+stopped run continues where it stopped when the same command is given again.
+
+Exit status: 0 done, 1 bad data, weights or output folder, 2 bad arguments or configuration,
+130 Ctrl-C, 143 SIGTERM (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -14,68 +19,72 @@ import argparse
 import sys
 from pathlib import Path
 
-from remn.cli import add_config_arguments
-from remn.config import ConfigError, load_config
+from remn.cli import UsageError, add_config_arguments, run_command
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).",
+                                     epilog="key=value overrides may come anywhere on the line.")
     parser.add_argument("--benchmark", required=True, help="davis2016-val, davis2017-val, davis2017-test-dev, "
                         "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, generic")
     parser.add_argument("--data-root", help="dataset folder (default: the benchmark's data_root)")
-    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--output", required=True, help="output folder (new, empty, or an earlier eval output)")
     parser.add_argument("--checkpoint", help="REMN or STCN weights; without it the network is random "
                         "(only useful for checking the pipeline)")
     parser.add_argument("--subset", type=Path, help="text file with one video name per line")
-    parser.add_argument("--overwrite", action="store_true", help="replace another run's results in --output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier evaluation in --output once this run has succeeded")
     parser.add_argument("--gt", type=Path, help="ground truth folder <video>/<frame>.png (default: the benchmark's)")
     parser.add_argument("--no-score", action="store_true", help="do not score even if ground truth exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
 
-    from remn.data.masks import DataError
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    return run_command(lambda: _evaluate(args), interrupted=lambda: _kept(Path(args.output)))
+
+
+def _kept(output: Path) -> str:
+    from remn.outputs import STAGING
+
+    if not (output / STAGING).is_dir():
+        return "no results were replaced"
+    return (f"no results were replaced; the videos finished so far are kept in {output / STAGING}: give the same "
+            "command again to continue")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from remn.evaluation.benchmarks import get_benchmark
-    from remn.evaluation.run import OutputExistsError, run_benchmark
+    from remn.evaluation.run import run_benchmark
     from remn.model import build_model
-    from remn.model.checkpoint import CheckpointError, load_for_inference
+    from remn.model.checkpoint import load_for_inference
     from remn.runtime import resolve_device, seed_everything
+    from remn.config import load_config
 
-    try:
-        spec = get_benchmark(args.benchmark)
-        cfg = load_config(args.config, [*spec.protocol, *args.overrides])
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    spec = get_benchmark(args.benchmark)
+    cfg = load_config(args.config, [*spec.protocol, *args.overrides])
     data_root = args.data_root or spec.data_root
     if not data_root:
-        print(f"error: benchmark {spec.name!r} needs --data-root", file=sys.stderr)
-        return 2
+        raise UsageError(f"benchmark {spec.name!r} needs --data-root")
     subset = None
     if args.subset is not None:
         if not args.subset.is_file():
-            print(f"error: subset file not found: {args.subset}", file=sys.stderr)
-            return 2
+            raise UsageError(f"{args.subset}: subset file not found (--subset wants a text file with one video "
+                             "name per line)")
         subset = [line.strip() for line in args.subset.read_text().splitlines() if line.strip()]
     seed_everything(cfg.runtime.seed)
     device = resolve_device(cfg.runtime.device)
     model = build_model(cfg)
     if args.checkpoint:
-        try:
-            print(load_for_inference(model, args.checkpoint))
-        except CheckpointError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        print(load_for_inference(model, args.checkpoint))
     else:
         print("warning: no --checkpoint, the network has random weights", file=sys.stderr)
     model.to(device)
-    try:
-        run = run_benchmark(model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
-                            overwrite=args.overwrite, device=device, score=not args.no_score, gt_root=args.gt,
-                            progress=not args.quiet)
-    except (DataError, OutputExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    run = run_benchmark(model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
+                        overwrite=args.overwrite, device=device, score=not args.no_score, gt_root=args.gt,
+                        progress=not args.quiet, subset_file=args.subset)
     timing = run.timing
     print(f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "
           f"{timing['fps']:.2f} FPS on {timing['device']} ({timing['precision']}), "

@@ -15,7 +15,8 @@ Several stages in one launch: ``train.stages=[static,main,rrm]``. The run goes t
 ``<train.run_dir>/<run name>`` (default ``runs/<config name>``).
 
 Exit status: 0 done (or stopped by ``--stop-after``), 1 training error, 2 bad
-arguments or configuration, 3 non-finite loss (the last good checkpoint is kept).
+arguments or configuration, 3 non-finite loss (the last good checkpoint is kept), 130 Ctrl-C,
+143 SIGTERM (docs/errors.md). ``key=value`` overrides may come anywhere on the line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from remn.cli import add_config_arguments, config_from_args
+from remn.cli import UsageError, add_config_arguments, config_from_args, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train REMN. One process: python train.py ...; several: torchrun --nproc_per_node=N train.py ...",
         epilog="Overrides: e.g. train.stages=[static,main] train.main.iterations=1000 train.precision=fp32 "
                "memory.capacity=8. Every field is in docs/config.md.")
-    add_config_arguments(parser, default="configs/train/main.yaml")
+    add_config_arguments(parser, default="train/main")
     parser.add_argument("--run-name", help="run folder name under train.run_dir (default: the config's name)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--load-weights", metavar="FILE",
@@ -49,17 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    return run_command(lambda: _train(args, argv))
+
+
+def _train(args, argv: list[str] | None) -> int:
     cfg = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
-        parser.error("--stop-after must be at least 1")
+        raise UsageError("--stop-after must be at least 1")
     if cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
 
-    from remn.data.masks import DataError
-    from remn.model.checkpoint import CheckpointError
-    from remn.training import (BatchSplitError, NonFiniteLossError, Trainer, TrainingError, VideoDataSource,
-                               init_distributed, shutdown_distributed)
+    from remn.training import Trainer, VideoDataSource, init_distributed, shutdown_distributed
 
     ctx = init_distributed(cfg.runtime.device)
     try:
@@ -71,12 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         if ctx.is_main and summary.finished:
             print(f"training finished: {summary.final_weights}")
         return 0
-    except NonFiniteLossError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except (TrainingError, CheckpointError, BatchSplitError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     finally:
         shutdown_distributed(ctx)
 

@@ -1,34 +1,137 @@
-"""Command-line helpers shared by train.py, eval.py and the scripts."""
+"""What every command shares: ``--config`` and ``key=value`` overrides, exit statuses, and
+turning expected failures into one ``error:`` line (docs/errors.md lists them all).
+
+Exit statuses of every command:
+
+==== ==========================================================================
+0    done
+1    the input data, a weight file, the output folder or the run failed (the line says which)
+2    bad command line or configuration (unknown option, bad override, missing config, no GPU)
+3    ``train``: the loss became non-finite (the last good checkpoint is kept)
+130  interrupted by Ctrl-C (SIGINT)
+143  stopped by SIGTERM
+==== ==========================================================================
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import Sequence
+import threading
+import warnings
+from typing import Callable, Iterator
 
-from .config import ConfigError, REMNConfig, load_config
+from .config import REMNConfig, load_config
+from .errors import EXIT_FAILED, EXIT_NON_FINITE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
-__all__ = ["add_config_arguments", "config_from_args", "not_yet"]
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, default: str = "configs/remn.yaml") -> None:
-    """``--config FILE`` and trailing ``key=value`` overrides."""
-    parser.add_argument("--config", default=default, help=f"YAML file in configs/ (default {default})")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. memory.rrm=false")
+__all__ = ["add_config_arguments", "config_from_args", "run_command", "Terminated", "UsageError"]
 
 
-def config_from_args(args: argparse.Namespace) -> REMNConfig:
-    """Load the config named by the parsed arguments; exit with status 2 and the reason if it is bad."""
+class UsageError(REMNError, ValueError):
+    """A command line that cannot be run as given (exit status 2)."""
+
+    exit_status = EXIT_USAGE
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (``finally`` blocks run,
+    staged outputs are left or removed, earlier results stay)."""
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default: str = "remn") -> None:
+    """``--config FILE`` and ``key=value`` overrides (anywhere on the line, with
+    ``parser.parse_intermixed_args``)."""
+    parser.add_argument("--config", default=default,
+                        help=f"YAML file, or a name in the project's configs/ folder such as remn, stcn, "
+                             f"train/main, ablation/no_rrm (default {default})")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides anywhere on the line, e.g. memory.rrm=false")
+
+
+def config_from_args(args: argparse.Namespace, extra: list[str] | tuple[str, ...] = ()) -> REMNConfig:
+    """The config named by the parsed arguments, ``extra`` overrides first (raises ConfigError)."""
+    return load_config(args.config, [*extra, *args.overrides])
+
+
+def _failure_line(error: BaseException) -> tuple[str, int]:
+    """The one line and the exit status for an expected failure; ``("", -1)`` for a bug."""
+    if isinstance(error, REMNError):
+        return str(error), error.exit_status
+    from .data.masks import DataError  # until DataError derives from REMNError
+    from .training.distributed import BatchSplitError
+
+    if isinstance(error, DataError):
+        return str(error), EXIT_FAILED
+    if isinstance(error, BatchSplitError):  # a batch size that does not fit the processes: configuration
+        return str(error), EXIT_USAGE
+    if isinstance(error, OSError):
+        where = error.filename or ""
+        reason = error.strerror or str(error)
+        fix = {28: "free some space or choose another --output", 13: "check the folder's permissions or choose "
+               "another --output", 30: "choose a writable --output"}.get(error.errno or 0, "check the path")
+        return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}", EXIT_FAILED
+    from .training import NonFiniteLossError, TrainingError  # until they derive from REMNError
+
+    if isinstance(error, TrainingError):
+        return str(error), EXIT_NON_FINITE if isinstance(error, NonFiniteLossError) else EXIT_FAILED
+    return "", -1
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def not_yet(what: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Entry point of a feature that has not landed: check the config, say so, return 2."""
-    cfg = config_from_args(parser.parse_args(argv))
-    print(f"not yet: {what} is not implemented in this version (config {cfg.name!r} read and checked). "
-          "The network, memory bank and configuration are in place; see README.md.", file=sys.stderr)
-    return 2
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Warnings about input data print as one ``warning:`` line (no source line, no category)."""
+    from .data.masks import DataWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            print(f"warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        warnings.simplefilter("default", DataWarning)
+        yield
+
+
+def run_command(body: Callable[[], int], interrupted: Callable[[], str] | str | None = None) -> int:
+    """Run a command's body and return its exit status.
+
+    Expected failures (bad data, weights, output folder, configuration, a full disk) print one
+    ``error:`` line; Ctrl-C and SIGTERM print what was kept (``interrupted``: text or a function
+    giving it) and return 130 and 143. Anything else is a bug and keeps its traceback.
+    """
+    try:
+        with _sigterm_raises(), _warnings_as_lines():
+            return body()
+    except KeyboardInterrupt as stop:
+        name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        note = interrupted() if callable(interrupted) else interrupted
+        print(f"\nstopped by {name}" + (f": {note}" if note else ""), file=sys.stderr)
+        return EXIT_SIGTERM if isinstance(stop, Terminated) else EXIT_SIGINT
+    except Exception as error:  # expected failures only; the rest is re-raised below
+        line, status = _failure_line(error)
+        if status < 0:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return status

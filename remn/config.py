@@ -21,6 +21,8 @@ from typing import Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .errors import EXIT_USAGE, REMNError
+
 __all__ = [
     "ModelConfig",
     "MemoryConfig",
@@ -32,13 +34,17 @@ __all__ = [
     "InferenceConfig",
     "REMNConfig",
     "ConfigError",
+    "CONFIG_DIR",
+    "find_config",
     "load_config",
     "config_to_yaml",
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration file or override that cannot be used."""
+class ConfigError(REMNError, ValueError):
+    """A configuration file or override that cannot be used (exit status 2)."""
+
+    exit_status = EXIT_USAGE
 
 
 @dataclass
@@ -400,12 +406,32 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> object:
     return OmegaConf.merge(parent, node)
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""The project's ``configs/`` folder, found from the package (not from the current folder)."""
+
+
+def find_config(name: str | Path) -> Path:
+    """The YAML file a ``--config`` value names: an existing path as given; otherwise a file of
+    the project's ``configs/`` folder named with or without ``configs/`` and ``.yaml``
+    (``remn``, ``train/main``, ``configs/ablation/no_rrm.yaml``)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    relative = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
+    for candidate in (CONFIG_DIR / relative, CONFIG_DIR / relative.with_name(relative.name + ".yaml")):
+        if not path.is_absolute() and candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix()
+                             for p in CONFIG_DIR.rglob("*.yaml") if p.name != "benchmarks.yaml"))
+    raise ConfigError(f"config file not found: {name} (neither a file nor one of the project's configs: {known})")
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> REMNConfig:
     """Build a typed :class:`REMNConfig`.
 
     Args:
-        path: a YAML file from ``configs/`` (or your own); ``None`` keeps the defaults,
-            which are REMN with every module on.
+        path: a YAML file (your own, or one of ``configs/``, also by name: see
+            :func:`find_config`); ``None`` keeps the defaults, which are REMN with every module on.
         overrides: ``key=value`` strings applied last, e.g. ``["memory.rrm=false"]``.
 
     Raises:
@@ -417,7 +443,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     try:
         if path is not None:
             origin = str(path)
-            schema = OmegaConf.merge(schema, _read_yaml(Path(path)))
+            schema = OmegaConf.merge(schema, _read_yaml(find_config(path)))
         bad = [o for o in overrides if "=" not in o or o.startswith("=")]
         if bad:
             raise ConfigError(f"overrides must look like key=value, got {bad}")

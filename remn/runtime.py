@@ -8,18 +8,41 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "compute_dtype", "autocast", "seed_everything"]
+from remn.config import ConfigError
+
+__all__ = ["DeviceError", "resolve_device", "compute_dtype", "autocast", "seed_everything"]
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class DeviceError(ConfigError):
+    """A device that this machine does not have."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked."""
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked.
+
+    Raises:
+        DeviceError: an unknown device name, CUDA without a usable GPU, or a GPU index beyond
+            the GPUs present.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for but CUDA is not available; use device=cpu or auto")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"torch {torch.__version__}" + (f" built for CUDA {torch.version.cuda}" if torch.version.cuda
+                                                    else ", a build without CUDA")
+            raise DeviceError(f"device {name!r} was asked for, but no CUDA GPU is usable here ({build}); use "
+                              "--device cpu (runtime.device=cpu) or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} was asked for, but this machine has {torch.cuda.device_count()} "
+                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    elif device.type not in ("cpu", "mps"):
+        raise DeviceError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     return device
 
 

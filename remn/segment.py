@@ -8,18 +8,18 @@ Everything is checked before anything is written (the input decodes, every mask 
 non-empty, fits the frames and names a frame inside the video, the output folder is free).
 Frames are decoded, segmented and written one at a time, the writing on a background thread
 behind a bounded queue, so memory does not depend on the video's length. Masks go to
-``OUTPUT/masks/`` (named by frame index for a video file, by input name for a folder) and the
-overlay to ``OUTPUT/overlay.mp4``; both are assembled under temporary names and appear only
-when complete, and ``OUTPUT/segment.json`` records the run.
+``OUTPUT/masks/`` (named by frame index for a video file, by input name for a folder), the
+overlay to ``OUTPUT/overlay.mp4`` and a record of the run to ``OUTPUT/segment.json``. They are
+built under ``OUTPUT/.remn-staging/`` and replace an earlier run's results (``--overwrite``)
+only once the whole video is done (:mod:`remn.outputs`); an error, Ctrl-C or SIGTERM leaves
+the earlier results as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
-import shutil
 import sys
 import threading
 import time
@@ -42,15 +42,17 @@ from remn.data.masks import (
     save_mask,
 )
 from remn.data.video import FrameSource, ImageFolderFrames, VideoFileFrames
+from remn.cli import run_command
+from remn.outputs import OutputError, OutputFolder, atomic_write_text
 
-__all__ = ["main", "open_input", "overlay_frame", "OutputInUseError", "MASK_BEYOND_VIDEO"]
+__all__ = ["main", "open_input", "overlay_frame", "OutputInUseError", "MASK_BEYOND_VIDEO", "COMMAND"]
 
 MASK_BEYOND_VIDEO = "mask-beyond-video"
 RECORD = "segment.json"
+COMMAND = "remn segment"
 
-
-class OutputInUseError(RuntimeError):
-    """The output folder holds another run's results."""
+OutputInUseError = OutputError
+"""The output folder cannot take this run's results (an :class:`~remn.outputs.OutputError`)."""
 
 
 def open_input(path: str | Path) -> FrameSource:
@@ -188,28 +190,18 @@ class _Writer:
             raise self.error
         self.queue.put((name, index, image, labels))
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Wait for the queued frames to be written (``abort``: drop them) and close the video."""
+        if abort:
+            self.error = self.error or RuntimeError("aborted")
+            with self.queue.mutex:
+                self.queue.queue.clear()
         self.queue.put(None)
         self.thread.join()
         if self.video is not None:
             self.video.release()
-        if self.error is not None:
+        if self.error is not None and not abort:
             raise self.error
-
-
-def _claim_output(output: Path, overwrite: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise OutputInUseError(f"{output}: exists and is not a folder")
-    if output.is_dir() and any(p for p in output.iterdir() if not p.name.startswith(".partial")):
-        if not overwrite:
-            raise OutputInUseError(f"{output}: already holds results of another run; choose another --output "
-                                   "or pass --overwrite")
-        for name in ("masks", "overlay.mp4", RECORD):
-            target = output / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,16 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a mask for a later frame (index from 0): adds or corrects objects; repeatable")
     parser.add_argument("--output", type=Path, required=True, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="REMN or STCN weights (default: random weights, a warning)")
-    parser.add_argument("--config", type=Path, default=None, help="YAML config (default configs/remn.yaml)")
+    parser.add_argument("--config", default=None, help="YAML file, or a name in the project's configs/ folder "
+                        "(default remn: every module on)")
     parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4")
     parser.add_argument("--fps", type=float, default=None, help="overlay frame rate (default: the input's, or 25)")
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
-    parser.add_argument("--overwrite", action="store_true", help="replace results already in --output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier `remn segment` run's results in --output once this run has succeeded")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. memory.capacity=8")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides anywhere on the line, e.g. memory.capacity=8")
     return parser
 
 
@@ -238,15 +233,17 @@ def run(args: argparse.Namespace) -> dict:
 
     from remn.predictor import Predictor
 
+    specs = ([(0, args.mask)] if args.mask is not None else []) + list(args.mask_at)
+    inputs = [("input", args.input), ("--checkpoint", args.checkpoint),
+              *((f"mask {path}", path) for _, path in specs)]
+    output = OutputFolder.claim(args.output, COMMAND, overwrite=args.overwrite, inputs=inputs)
     source = open_input(args.input)
     first = source.read(0)
     height, width = first.shape[:2]
-    specs = ([(0, args.mask)] if args.mask is not None else []) + list(args.mask_at)
     given = load_masks(specs, source, (width, height), args.resize_masks)
     if given[0].index != 0 and args.mask is None:
         print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
               file=sys.stderr)
-    _claim_output(args.output, args.overwrite)
 
     overrides = list(args.overrides)
     if args.size is not None:
@@ -265,18 +262,31 @@ def run(args: argparse.Namespace) -> dict:
         masks_at[mask.index] = mask
     palette = given[0].palette or DAVIS_PALETTE
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    staging = args.output / ".partial-masks"
-    overlay_tmp = args.output / ".partial-overlay.mp4"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
+    staging = output.stage()
+    try:
+        record = _segment(args, source, predictor, masks_at, palette, staging, (width, height), tqdm)
+        record["masks"] = {str(m.index): str(m.path) for m in given}
+        atomic_write_text(staging / RECORD, json.dumps(record, indent=1))
+    except BaseException:
+        output.discard()
+        raise
+    output.commit({"input": str(args.input)})
+    return record
+
+
+def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: bytes, staging: Path,
+             size: tuple[int, int], tqdm) -> dict:
+    """Segment every frame into ``staging``; returns the run's record."""
+    width, height = size
+    (staging / "masks").mkdir()
     fps = args.fps or getattr(source, "fps", None) or 25.0
-    writer = _Writer(staging, overlay_tmp if args.overlay else None, fps, (width, height), palette)
+    writer = _Writer(staging / "masks", staging / "overlay.mp4" if args.overlay else None, fps, (width, height),
+                     palette)
     names = source.names
     total = len(source)
     model_seconds = 0.0
     started = time.perf_counter()
+    finished = False
     try:
         bar = tqdm(source.iterate(range(total)), total=total, unit="frame", desc="segmenting", disable=args.quiet)
         for index, image in bar:
@@ -288,31 +298,27 @@ def run(args: argparse.Namespace) -> dict:
             labels = predictor.step(image, mask.labels if mask is not None else None, last=index == total - 1)
             model_seconds += time.perf_counter() - tick
             writer.put(names[index], index, image, labels)
+        finished = True
     finally:
-        writer.close()
-    os.replace(staging, args.output / "masks")
-    if args.overlay:
-        os.replace(overlay_tmp, args.output / "overlay.mp4")
-    record = {"input": str(args.input), "frames": total, "size": [width, height], "objects": predictor.object_ids,
-              "masks": {str(m.index): str(m.path) for m in given}, "checkpoint": str(args.checkpoint or ""),
-              "device": str(predictor.device), "seconds": time.perf_counter() - started,
-              "model_fps": total / model_seconds if model_seconds else None, "load": predictor.load_message,
-              "overlay": bool(args.overlay)}
-    (args.output / RECORD).write_text(json.dumps(record, indent=1))
-    return record
+        writer.close(abort=not finished)
+    return {"input": str(args.input), "frames": total, "size": [width, height], "objects": predictor.object_ids,
+            "checkpoint": str(args.checkpoint or ""), "device": str(predictor.device),
+            "seconds": time.perf_counter() - started,
+            "model_fps": total / model_seconds if model_seconds else None, "load": predictor.load_message,
+            "overlay": bool(args.overlay)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
-    try:
+
+    def body() -> int:
         record = run(args)
-    except (DataError, OutputInUseError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"{record['frames']} frames, objects {record['objects']}, {record['model_fps']:.2f} FPS (model) on "
-          f"{record['device']}; masks in {args.output / 'masks'}"
-          + (f", overlay {args.output / 'overlay.mp4'}" if record["overlay"] else ""))
-    return 0
+        print(f"{record['frames']} frames, objects {record['objects']}, {record['model_fps']:.2f} FPS (model) on "
+              f"{record['device']}; masks in {args.output / 'masks'}"
+              + (f", overlay {args.output / 'overlay.mp4'}" if record["overlay"] else ""))
+        return 0
+
+    return run_command(body, interrupted=f"no results were replaced; {args.output} is as it was")
 
 
 if __name__ == "__main__":

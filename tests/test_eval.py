@@ -93,26 +93,55 @@ def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
     assert all(v["bank_size"] for v in timing["videos"].values())
 
 
-def test_existing_output_is_kept_and_an_interrupted_run_resumes(youtube_set, tmp_path, capsys):
+def _interrupt_at_video(monkeypatch, number: int) -> None:
+    """Ctrl-C when the ``number``-th video (from 1) of this launch starts writing its masks."""
+    from remn.data.video import Video
+
+    started: list[str] = []
+    save = Video.save_output
+
+    def save_output(self, folder, frame, labels):
+        if self.name not in started:
+            started.append(self.name)
+        if len(started) >= number:
+            raise KeyboardInterrupt
+        return save(self, folder, frame, labels)
+
+    monkeypatch.setattr(Video, "save_output", save_output)
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_existing_output_is_kept_and_an_interrupted_run_resumes(youtube_set, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
-    assert _eval(*args) == 0
+    with monkeypatch.context() as patch:  # Ctrl-C in the second video of a first run
+        _interrupt_at_video(patch, 2)
+        assert _eval(*args) == 130
+    assert "give the same command again to continue" in capsys.readouterr().err
+    assert not (out / "Annotations").exists()  # nothing that looks finished
+    staged = sorted((out / ".remn-staging" / "Annotations").iterdir())
+    assert len(staged) == 1
+    kept = staged[0].name
+    stamp = _stamps(staged[0])
+    assert _eval(*args) == 0  # resumes
+    assert _stamps(out / "Annotations" / kept) == stamp  # the finished video was not redone
+    assert len(list((out / "Annotations").iterdir())) == 2 and not (out / ".remn-staging").exists()
     assert _eval(*args) == 1
     assert "complete run" in capsys.readouterr().err
     assert _eval(*args[:-1], "inference.size=32") == 1  # another config: refused
     assert "another run" in capsys.readouterr().err
-    # simulate an interruption: the second video was never finished
-    state = json.loads((out / "run.json").read_text())
-    state["complete"] = False
-    (out / "run.json").write_text(json.dumps(state))
-    videos = sorted((out / "Annotations").iterdir())
-    kept = videos[0]
-    stamp = {p.name: p.stat().st_mtime_ns for p in kept.iterdir()}
-    shutil.rmtree(videos[1])
-    assert _eval(*args) == 0
-    assert {p.name: p.stat().st_mtime_ns for p in kept.iterdir()} == stamp  # not redone
-    assert videos[1].is_dir()
+    # --overwrite interrupted half-way: the earlier results are intact
+    before = _stamps(out)
+    with monkeypatch.context() as patch:
+        _interrupt_at_video(patch, 2)
+        assert _eval(*args, "--overwrite") == 130
+    capsys.readouterr()
+    assert {k: v for k, v in _stamps(out).items() if not k.startswith(".remn-staging")} == before
     assert _eval(*args, "--overwrite") == 0
+    assert not (out / ".remn-staging").exists() and len(list((out / "Annotations").iterdir())) == 2
 
 
 def test_generic_set_scored_against_its_ground_truth(tmp_path):

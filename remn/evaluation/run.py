@@ -4,13 +4,16 @@ and score it where ground truth exists. ``eval.py`` is the command-line front en
 Outputs of a run in ``OUTPUT``:
 
 * the masks (``<video>/<frame>.png``, or ``Annotations/<video>/<frame>.png`` for YouTube-VOS);
-  a video's folder appears only once the whole video is written (it is assembled under
-  ``.partial/`` and renamed), so an interrupted run resumes from the videos already there;
 * ``timing.json``: frames, objects, seconds of model time, FPS, peak memory, memory bank size
   over time, precision and device, per video and in total;
 * ``run.json``: benchmark, config and checkpoint, so a resume can tell it is the same run;
 * with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv`` and
   ``results.md``; for servers: the submission zip.
+
+The output folder is an :class:`~remn.outputs.OutputFolder`: the run is built under
+``OUTPUT/.remn-staging/`` (each video's folder appears there only once the video is written, so
+a stopped run resumes from the videos already done) and swapped in for earlier results only when
+it has succeeded. A folder holding anything this project did not write is refused.
 """
 
 from __future__ import annotations
@@ -30,20 +33,20 @@ import torch
 from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
-from remn.data.masks import BAD_LAYOUT, DataError
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
 from remn.model.network import REMN
+from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text
 
-__all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes"]
+__all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
 STATE_FILE = "run.json"
 PARTIAL = ".partial"
+COMMAND = "remn eval"
 
-
-class OutputExistsError(RuntimeError):
-    """The output folder holds another run's results."""
+OutputExistsError = OutputError
+"""The output folder holds another run's results (an :class:`~remn.outputs.OutputError`)."""
 
 
 def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
@@ -86,49 +89,59 @@ def _video_folder(spec: BenchmarkSpec, output: Path, name: str) -> Path:
     return output / "Annotations" / name if spec.output == "youtube" else output / name
 
 
-def _check_output(output: Path, state: dict, overwrite: bool) -> None:
-    """Refuse another run's results; allow resuming the same run."""
-    if not output.exists():
-        return
-    if not output.is_dir():
-        raise OutputExistsError(f"{output}: exists and is not a folder")
-    previous = output / STATE_FILE
-    contents = [p for p in output.iterdir() if p.name != PARTIAL]
-    if not contents:
-        return
-    if overwrite:
-        shutil.rmtree(output)
-        return
-    if not previous.is_file():
-        raise OutputExistsError(f"{output}: not empty and not an evaluation output of this project; "
-                                "choose another --output or pass --overwrite")
-    old = json.loads(previous.read_text())
-    same = {k: old.get(k) for k in state} == state
-    if not same:
-        raise OutputExistsError(f"{output}: holds results of another run (benchmark, config or checkpoint "
-                                "differ); pass --overwrite to replace them")
-    if old.get("complete"):
-        raise OutputExistsError(f"{output}: holds a complete run of this evaluation; pass --overwrite to "
-                                "run it again")
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _same(old: dict | None, state: dict) -> bool:
+    return old is not None and {k: old.get(k) for k in state} == state
+
+
+def _resume_or_refuse(folder: OutputFolder, state: dict, overwrite: bool) -> bool:
+    """Whether the staging folder holds this very run, unfinished (then it is resumed).
+
+    Refused without ``overwrite``: this run's or another run's complete results, and another
+    run's unfinished staging folder.
+    """
+    output = folder.root
+    if folder.has_results and not overwrite:
+        if _same(_read_state(output / STATE_FILE), state):
+            raise OutputError(f"{output}: holds a complete run of this evaluation; pass --overwrite to run it again "
+                              "(the results are replaced once the new run has succeeded)")
+        raise OutputError(f"{output}: holds the results of another run (benchmark, config or checkpoint differ); "
+                          "pass --overwrite to replace them once this run has succeeded, or choose another --output")
+    resume = _same(_read_state(folder.staging / STATE_FILE), state)
+    if folder.staging.is_dir() and any(folder.staging.iterdir()) and not resume and not overwrite:
+        raise OutputError(f"{output}: holds an unfinished evaluation with other settings (in {folder.staging.name}/); "
+                          "run that command again to finish it, or pass --overwrite to discard it")
+    return resume
 
 
 def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: str | Path, output: str | Path,
                   *, checkpoint: str | None = None, subset: Sequence[str] | None = None, overwrite: bool = False,
                   device: torch.device | None = None, score: bool = True, gt_root: str | Path | None = None,
-                  progress: bool = True, warmup: int = 3) -> EvaluationRun:
+                  progress: bool = True, warmup: int = 3, subset_file: str | Path | None = None) -> EvaluationRun:
     """Evaluate ``model`` on one benchmark (see the module docstring for the outputs)."""
     output = Path(output)
     data_root = Path(data_root)
+    gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
+    inputs = [("--data-root", data_root), ("--gt", gt_root), ("--checkpoint", checkpoint),
+              ("--subset file", subset_file)]
+    folder = OutputFolder.claim(output, COMMAND, overwrite=overwrite, inputs=inputs, allow_existing=True)
     dataset = open_benchmark_dataset(spec, data_root)
     if subset is not None:
         dataset.restrict(list(subset))
     device = device or next(model.parameters()).device
     state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
              "config": config_to_yaml(cfg), "videos": list(dataset.videos)}
-    _check_output(output, state, overwrite)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / STATE_FILE).write_text(json.dumps({**state, "complete": False}, indent=1))
-    partial_root = output / PARTIAL
+    resume = _resume_or_refuse(folder, state, overwrite)
+    staging = folder.stage(keep=resume)
+    atomic_write_text(staging / STATE_FILE, json.dumps({**state, "complete": False}, indent=1))
+    partial_root = staging / PARTIAL
     if partial_root.exists():
         shutil.rmtree(partial_root)  # an interrupted video restarts from its first frame
 
@@ -136,13 +149,13 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     per_video: dict[str, dict] = {}
-    timing_path = output / "timing.json"
+    timing_path = staging / "timing.json"
     if timing_path.is_file():
-        per_video = json.loads(timing_path.read_text()).get("videos", {})
+        per_video = (_read_state(timing_path) or {}).get("videos", {})
     warmed = False
     bar = tqdm(dataset.videos, desc=f"{spec.name}", unit="video", disable=not progress)
     for name in bar:
-        final = _video_folder(spec, output, name)
+        final = _video_folder(spec, staging, name)
         if final.is_dir() and name in per_video:
             continue  # written by an earlier, interrupted run
         video = dataset.video(name)
@@ -150,8 +163,8 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
         if not warmed and warmup > 0:
             _warm_up(core, video, warmup)
             warmed = True
-        staging = partial_root / name
-        staging.mkdir(parents=True, exist_ok=True)
+        video_staging = partial_root / name
+        video_staging.mkdir(parents=True, exist_ok=True)
         core.reset()
         seconds = 0.0
         objects: set[int] = set()
@@ -169,9 +182,9 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
             if frame.position % sample_every == 0 or frame.position == steps - 1:
                 bank_sizes.append((frame.position, len(core.bank)))
             if labels is not None:
-                video.save_output(staging, frame, labels)
+                video.save_output(video_staging, frame, labels)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, final)
+        os.replace(video_staging, final)
         per_video[name] = {"frames": steps, "objects": len(objects), "seconds": seconds,
                            "fps": steps / seconds if seconds > 0 else None, "bank_size": bank_sizes,
                            "rrm_reductions": len(core.bank.reductions)}
@@ -181,12 +194,12 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     timing = _write_timing(timing_path, per_video, cfg, device, spec)
 
     run = EvaluationRun(output=output, videos=list(dataset.videos), timing=timing)
-    if spec.zip:
-        run.zip_path = _make_zip(spec, output)
-    gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
+    zip_name = _make_zip(spec, staging).name if spec.zip else None
     if score and gt is not None and gt.is_dir():
-        run.scores = _score(spec, gt, output, list(dataset.videos), timing)
-    (output / STATE_FILE).write_text(json.dumps({**state, "complete": True}, indent=1))
+        run.scores = _score(spec, gt, staging, list(dataset.videos), timing)
+    atomic_write_text(staging / STATE_FILE, json.dumps({**state, "complete": True}, indent=1))
+    folder.commit({"benchmark": spec.name})
+    run.zip_path = output / zip_name if zip_name else None
     return run
 
 
@@ -223,9 +236,7 @@ def _write_timing(path: Path, per_video: dict[str, dict], cfg: REMNConfig, devic
                 "argmax, excludes reading and writing files and a warm-up",
         "videos": per_video,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(timing, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(timing, indent=1))
     return timing
 
 
@@ -234,14 +245,16 @@ def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
         source, arc_root, target = output / "Annotations", "Annotations", output / "submission.zip"
     else:
         source, arc_root, target = output, "", output / "results.zip"
-    tmp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.rglob("*.png")):
-            relative = path.relative_to(source).as_posix()
-            if relative.startswith("."):
-                continue
-            archive.write(path, f"{arc_root}/{relative}" if arc_root else relative)
-    os.replace(tmp, target)
+
+    def write(temporary) -> None:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(source.rglob("*.png")):
+                relative = path.relative_to(source).as_posix()
+                if relative.startswith("."):
+                    continue
+                archive.write(path, f"{arc_root}/{relative}" if arc_root else relative)
+
+    atomic_write(target, write)
     return target
 
 
@@ -263,8 +276,3 @@ def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timin
         text = davis_table([{"method": method, **table, "FPS": timing.get("fps")}], highlight=False)
     (output / "results.md").write_text(text + "\n")
     return table
-
-
-def data_error_exit(error: DataError) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return 2 if error.code == BAD_LAYOUT else 1

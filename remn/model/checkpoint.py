@@ -21,13 +21,14 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
+from ..errors import REMNError
 from .network import REMN, REMN_OWN_PREFIXES
 
 __all__ = ["CheckpointError", "LoadReport", "read_state_dict", "load_stcn_checkpoint", "save_weights",
            "load_weights", "atomic_save", "load_for_inference"]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(REMNError, RuntimeError):
     """A weight file that cannot be read or does not fit the network."""
 
 
