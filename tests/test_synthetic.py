@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from remn.data.masks import DAVIS_PALETTE, natural_sorted, read_image, read_mask
 from remn.data.synthetic import (SHAPES, SyntheticSpec, frame_name, generate_video, layout_spec, main,
                                  video_rng, write_dataset)
+from remn.outputs import OutputError
 
 from conftest import REPO
 
@@ -323,7 +324,7 @@ def test_cli_writes_a_tiny_dataset_and_refuses_a_non_empty_folder(tmp_path):
     assert _names(out / "valid/JPEGImages/syn0002") == ["00000.jpg", "00005.jpg"]
 
     again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 2 and "not empty" in again.stderr
+    assert again.returncode == 1 and "already holds results of another run" in again.stderr  # docs/errors.md
     stale = out / "train/JPEGImages/stale.txt"
     stale.write_text("left over")
     assert main([str(out), "--videos", "1", "--frames", "6", "--size", "32", "32", "--layout", "generic",
@@ -335,7 +336,7 @@ def test_cli_writes_a_tiny_dataset_and_refuses_a_non_empty_folder(tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     assert main([str(foreign), "--videos", "1", "--frames", "6", "--size", "32", "32", "--quiet",
-                 "--overwrite"]) == 2
+                 "--overwrite"]) == 1
     assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(OutputError, match="did not write"):
         write_dataset(foreign, videos=1, spec=layout_spec("davis", frames=2, height=32, width=32), progress=False)

@@ -37,7 +37,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +48,7 @@ import numpy as np
 from tqdm import tqdm
 
 from remn.data.masks import save_image, save_mask
+from remn.outputs import OutputFolder
 
 __all__ = [
     "LAYOUTS",
@@ -72,6 +72,7 @@ ID_STYLES = ("contiguous", "sparse")
 YOUTUBE_STRIDE = 5  # YouTube-VOS annotates and ships every 5th frame
 JPEG_QUALITY = 90
 MANIFEST_NAME = "synthetic.json"
+COMMAND = "remn generate"
 MAX_ATTEMPTS = 50
 
 _CONTOUR_SAMPLES = 256  # angles at which a contour's radius is stored
@@ -785,25 +786,6 @@ def _youtube_meta(entries: dict[str, dict]) -> dict:
     return {"videos": videos}
 
 
-def _prepare_root(root: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless ``overwrite``; then only a dataset this generator made is cleared."""
-    if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root}: exists and is not a folder")
-    if root.exists() and any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{root}: output folder is not empty; pass --overwrite (overwrite=True) "
-                                  "to replace a dataset made by this generator")
-        if not (root / MANIFEST_NAME).is_file():
-            raise FileExistsError(f"{root}: folder is not empty and has no {MANIFEST_NAME}, so this generator "
-                                  "did not make it; not deleting it even with overwrite")
-        for child in root.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    root.mkdir(parents=True, exist_ok=True)
-
-
 def _default_workers(videos: int) -> int:
     try:
         cores = len(os.sched_getaffinity(0))
@@ -837,8 +819,10 @@ def write_dataset(root: str | os.PathLike, layout: str = "davis", videos: int = 
     no splits (``val_fraction`` is ignored).
 
     ``spec`` defaults to the layout's (:func:`layout_spec`). Returns the manifest, also written
-    to ``root/synthetic.json``. A non-empty ``root`` is refused unless ``overwrite`` and it holds a
-    previous ``synthetic.json``, in which case its contents are replaced.
+    to ``root/synthetic.json``. ``root`` is an output folder of :mod:`remn.outputs`: the dataset is
+    written under ``root/.remn-staging/`` and swapped in when complete; a folder holding anything
+    this project did not write is refused, and a dataset this generator wrote before is replaced
+    only with ``overwrite`` (raises :class:`~remn.outputs.OutputError`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -848,8 +832,18 @@ def write_dataset(root: str | os.PathLike, layout: str = "davis", videos: int = 
         raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
     began = time.perf_counter()
     spec = layout_spec(layout, spec)
-    root = Path(root)
-    _prepare_root(root, overwrite)
+    output = OutputFolder.claim(root, COMMAND, overwrite=overwrite)
+    try:
+        manifest = _write_staged(output.stage(), layout, videos, spec, seed, val_fraction, workers, progress, began)
+    except BaseException:
+        output.discard()
+        raise
+    output.commit({"layout": layout})
+    return manifest
+
+
+def _write_staged(root: Path, layout: str, videos: int, spec: SyntheticSpec, seed: int, val_fraction: float,
+                  workers: int | None, progress: bool, began: float) -> dict:
     names = [f"syn{index:04d}" for index in range(videos)]
     n_val = 0 if layout == "generic" else int(round(videos * val_fraction))
     splits = ["all"] * videos if layout == "generic" else ["train"] * (videos - n_val) + ["val"] * n_val
@@ -911,7 +905,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m remn.data.synthetic",
         description="Write a procedurally generated VOS dataset in the DAVIS 2017, YouTube-VOS 2019 or a "
                     "generic layout. Options left out take the layout's defaults.")
-    parser.add_argument("out", type=Path, help="output folder (must be empty or absent unless --overwrite)")
+    parser.add_argument("out", type=Path, help="output folder (new or empty; or a dataset this generator wrote, with "
+                        "--overwrite)")
     parser.add_argument("--videos", type=int, default=50)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(256, 256))
@@ -924,7 +919,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--enter-late", type=float, default=None, help="probability an object appears after frame 0")
     parser.add_argument("--leave", type=float, default=None, help="probability an object leaves and comes back")
     parser.add_argument("--speed", type=float, default=None, help="pixels per frame at a 256-pixel shorter side")
-    parser.add_argument("--overwrite", action="store_true", help="replace a dataset this generator wrote before")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a dataset this generator wrote before, once the new one is complete")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -950,29 +946,34 @@ def _describe(root: Path, layout: str, manifest: dict) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from remn.cli import UsageError, run_command
+
     args = _parser().parse_args(argv)
-    changes = {"frames": args.frames, "height": args.size[0], "width": args.size[1]}
-    for name in ("objects", "distractors", "enter_late", "leave", "speed"):
-        value = getattr(args, name)
-        if value is not None:
-            changes[name] = tuple(value) if isinstance(value, list) else value
-    if args.layout == "davis" and args.enter_late:
-        print("note: the davis layout puts every object in frame 0; --enter-late is ignored", file=sys.stderr)
-    try:
-        spec = layout_spec(args.layout, **changes)
-        manifest = write_dataset(args.out, layout=args.layout, videos=args.videos, spec=spec, seed=args.seed,
-                                 val_fraction=args.val_fraction, workers=args.workers, overwrite=args.overwrite,
-                                 progress=not args.quiet)
-    except (FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(manifest['videos'])} videos, {manifest['frames']} frames of {spec.height}x{spec.width} "
-          f"({args.layout} layout, seed {args.seed}, {manifest['workers']} workers) to {args.out}:")
-    for line in _describe(args.out, args.layout, manifest):
-        print(line)
-    print(f"  {args.out / MANIFEST_NAME} (manifest: ids, first frames, frames out of view)")
-    print(f"took {manifest['seconds']:.2f} s")
-    return 0
+
+    def body() -> int:
+        changes = {"frames": args.frames, "height": args.size[0], "width": args.size[1]}
+        for name in ("objects", "distractors", "enter_late", "leave", "speed"):
+            value = getattr(args, name)
+            if value is not None:
+                changes[name] = tuple(value) if isinstance(value, list) else value
+        if args.layout == "davis" and args.enter_late:
+            print("note: the davis layout puts every object in frame 0; --enter-late is ignored", file=sys.stderr)
+        try:
+            spec = layout_spec(args.layout, **changes)
+            manifest = write_dataset(args.out, layout=args.layout, videos=args.videos, spec=spec, seed=args.seed,
+                                     val_fraction=args.val_fraction, workers=args.workers, overwrite=args.overwrite,
+                                     progress=not args.quiet)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        print(f"wrote {len(manifest['videos'])} videos, {manifest['frames']} frames of {spec.height}x{spec.width} "
+              f"({args.layout} layout, seed {args.seed}, {manifest['workers']} workers) to {args.out}:")
+        for line in _describe(args.out, args.layout, manifest):
+            print(line)
+        print(f"  {args.out / MANIFEST_NAME} (manifest: ids, first frames, frames out of view)")
+        print(f"took {manifest['seconds']:.2f} s")
+        return 0
+
+    return run_command(body, interrupted=f"no dataset was replaced; {args.out} is as it was")
 
 
 if __name__ == "__main__":

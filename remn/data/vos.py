@@ -207,10 +207,7 @@ class YouTubeVOS(VOSDataset):
         meta_path = split_root / "meta.json"
         if not meta_path.is_file():
             raise DataError(BAD_LAYOUT, f"expected {split}/meta.json", self.root)
-        try:
-            self.meta = json.loads(meta_path.read_text())["videos"]
-        except (ValueError, KeyError) as error:
-            raise DataError(BAD_LAYOUT, f"meta.json is not YouTube-VOS's format ({error})", meta_path) from None
+        self.meta = _read_meta(meta_path)
         dense = self.root / "all_frames" / f"{split}_all_frames" / "JPEGImages"
         self.image_root = dense if (all_frames and dense.is_dir()) else split_root / "JPEGImages"
         self.mask_root = split_root / "Annotations"
@@ -236,6 +233,31 @@ class YouTubeVOS(VOSDataset):
         palette = _palette_of(masks[first]) or DAVIS_PALETTE
         return Video(name=name, frames=frames, masks=masks, write={index_of[n] for n in wanted}, palette=palette,
                      max_objects=self.max_objects)
+
+
+def _read_meta(path: Path) -> dict[str, dict]:
+    """``meta.json``'s videos, checked against YouTube-VOS's format:
+    ``{"videos": {video: {"objects": {id: {"frames": [frame name, ...], ...}}}}}``."""
+    fix = ("it should look like {\"videos\": {\"<video>\": {\"objects\": {\"1\": {\"frames\": [\"00000\", ...]}}}}} "
+           "as in YouTube-VOS's own file; restore that file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(BAD_LAYOUT, f"meta.json cannot be read as JSON ({error}); restore YouTube-VOS's own file",
+                        path) from None
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict):
+        raise DataError(BAD_LAYOUT, f"meta.json has no \"videos\" mapping; {fix}", path)
+    for name, entry in videos.items():
+        objects = entry.get("objects") if isinstance(entry, dict) else None
+        if not isinstance(objects, dict):
+            raise DataError(BAD_LAYOUT, f"meta.json: video {name!r} has no \"objects\" mapping; {fix}", path)
+        for obj, info in objects.items():
+            frames = info.get("frames") if isinstance(info, dict) else None
+            if not str(obj).isdigit() or not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+                raise DataError(BAD_LAYOUT, f"meta.json: video {name!r}, object {obj!r} needs a numeric id and a "
+                                f"\"frames\" list of frame names; {fix}", path)
+    return videos
 
 
 class GenericDataset(VOSDataset):
