@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from remn.config import load_config  # noqa: E402
+from remn.outputs import OutputFolder  # noqa: E402
+from remn.training.logging import RunFolder  # noqa: E402
 
 TRAIN_SEED, HELDOUT_SEED = 0, 1000
 
@@ -46,10 +47,8 @@ def generate(work: Path, videos: int, heldout: int, frames: int, size: int) -> t
     started = time.perf_counter()
     train_root, heldout_root = work / "data" / "train", work / "data" / "heldout"
     for root, count, seed, fraction in ((train_root, videos, TRAIN_SEED, 0.0), (heldout_root, heldout, HELDOUT_SEED, 1.0)):
-        if root.exists():
-            shutil.rmtree(root)
         write_dataset(root, layout="davis", videos=count, seed=seed, val_fraction=fraction, progress=False,
-                      spec=layout_spec("davis", frames=frames, height=size, width=size))
+                      overwrite=True, spec=layout_spec("davis", frames=frames, height=size, width=size))
     return train_root, heldout_root, time.perf_counter() - started
 
 
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     run_name = cfg.name
     runs = work / "runs"
     if (runs / run_name).exists():
-        shutil.rmtree(runs / run_name)
+        RunFolder(runs / run_name).remove()  # the previous check's run, and nothing else
     times["train"] = _run([python, "train.py", "--config", args.config, "--run-name", run_name, "--no-progress",
                            f"data.synthetic_root={train_root}", f"train.run_dir={runs}", *args.overrides], "training")
     weights = runs / run_name / "checkpoints" / "synthetic_final.pth"
@@ -116,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     from remn.evaluation.score import score_folders
 
     baseline_out = work / "eval" / "copy_first_mask"
-    if baseline_out.exists():
-        shutil.rmtree(baseline_out)
-    copy_first_mask(heldout_root, baseline_out)
-    result = score_folders(heldout_root / "Annotations" / "480p", baseline_out, progress=False)
-    write_csvs(result, baseline_out, "val")
+    folder = OutputFolder.claim(baseline_out, "learning_check baseline", overwrite=True)
+    staging = folder.stage()
+    copy_first_mask(heldout_root, staging)
+    result = score_folders(heldout_root / "Annotations" / "480p", staging, progress=False)
+    write_csvs(result, staging, "val")
+    folder.commit()
     baseline = global_jf(baseline_out, "val")
     timing = json.loads((model_out / "timing.json").read_text())
 

@@ -13,7 +13,6 @@ Everything is read with ``torch.load(weights_only=True)``: a checkpoint cannot r
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -123,19 +122,17 @@ def load_stcn_checkpoint(model: REMN, source: str | Path | Mapping[str, Tensor])
 
 
 def atomic_save(obj: object, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    """``torch.save`` to a temporary file beside ``path`` (flushed to disk), then rename it over
+    ``path``; the file gets the user's umask (:func:`remn.outputs.atomic_write`)."""
+    from ..outputs import atomic_write
+
+    def write(temporary) -> None:
+        with open(temporary, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write, suffix=".tmp")
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:

@@ -91,6 +91,26 @@ class RunFolder:
     def log_file(self) -> Path:
         return self.root / "train.log"
 
+    ENTRIES = ("config.yaml", "run.json", "train.log", "tensorboard", "checkpoints")
+    """What a run folder holds (plus ``config-launch<N>.yaml``)."""
+
+    def foreign_entries(self) -> list[str]:
+        """Entries of the folder that a training run does not write (empty for a new folder)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.name not in self.ENTRIES and not (p.name.startswith("config-launch") and p.suffix == ".yaml"))
+
+    def remove(self) -> None:
+        """Delete a finished or abandoned run: only a folder holding nothing but a run's entries."""
+        import shutil
+
+        foreign = self.foreign_entries()
+        if foreign or not (self.root / "run.json").is_file():
+            what = f"files a training run does not write ({', '.join(foreign[:5])})" if foreign else "no run.json"
+            raise OSError(f"{self.root}: not removed, it holds {what}")
+        shutil.rmtree(self.root)
+
     def weights(self, stage: str, iteration: int | None = None) -> Path:
         """``<stage>_final.pth`` (``iteration=None``) or ``<stage>_<iteration>.pth``."""
         suffix = "final" if iteration is None else f"{iteration:07d}"
