@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from remn.cli import UsageError, add_config_arguments, run_command
+from remn.cli import UsageError, add_config_arguments, parse_args, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    args = parse_args(build_parser(), argv)
     return run_command(lambda: _evaluate(args), interrupted=lambda: _kept(Path(args.output)))
 
 

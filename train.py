@@ -26,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from remn.cli import UsageError, add_config_arguments, config_from_args, run_command
+from remn.cli import UsageError, add_config_arguments, config_from_args, parse_args, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_intermixed_args(argv)
+    args = parse_args(parser, argv)
     return run_command(lambda: _train(args, argv))
 
 

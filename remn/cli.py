@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import re
 import signal
 import sys
 import threading
@@ -26,7 +28,8 @@ from typing import Callable, Iterator
 from .config import REMNConfig, load_config
 from .errors import EXIT_FAILED, EXIT_NON_FINITE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
-__all__ = ["add_config_arguments", "config_from_args", "run_command", "Terminated", "UsageError"]
+__all__ = ["add_config_arguments", "config_from_args", "parse_args", "split_overrides", "run_command", "Terminated",
+           "UsageError"]
 
 
 class UsageError(REMNError, ValueError):
@@ -40,14 +43,43 @@ class Terminated(KeyboardInterrupt):
     staged outputs are left or removed, earlier results stay)."""
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, default: str = "remn") -> None:
-    """``--config FILE`` and ``key=value`` overrides (anywhere on the line, with
-    ``parser.parse_intermixed_args``)."""
+def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = "remn") -> None:
+    """``--config FILE`` and ``key=value`` overrides (anywhere on the line: see :func:`parse_args`)."""
+    shown = default or "remn"
     parser.add_argument("--config", default=default,
                         help=f"YAML file, or a name in the project's configs/ folder such as remn, stcn, "
-                             f"train/main, ablation/no_rrm (default {default})")
+                             f"train/main, ablation/no_rrm (default {shown})")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides anywhere on the line, e.g. memory.rrm=false")
+
+
+_SECTIONS = tuple(f.name for f in dataclasses.fields(REMNConfig))
+_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)=")
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separate ``key=value`` overrides (a key of the config: ``memory.rrm=false``,
+    ``name=run1``) from the rest of a command line, wherever they are; ``--`` ends them."""
+    rest, overrides = [], []
+    for position, token in enumerate(argv):
+        if token == "--":
+            rest += argv[position:]
+            break
+        match = _OVERRIDE.match(token)
+        if match and match["key"].split(".")[0] in _SECTIONS:
+            overrides.append(token)
+        else:
+            rest.append(token)
+    return rest, overrides
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line whose ``key=value`` overrides may come anywhere, also before a
+    positional argument; they end up in ``args.overrides``."""
+    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
+    args.overrides = [*overrides, *getattr(args, "overrides", [])]
+    return args
 
 
 def config_from_args(args: argparse.Namespace, extra: list[str] | tuple[str, ...] = ()) -> REMNConfig:

@@ -42,7 +42,7 @@ from remn.data.masks import (
     save_mask,
 )
 from remn.data.video import FrameSource, ImageFolderFrames, VideoFileFrames
-from remn.cli import run_command
+from remn.cli import parse_args, run_command
 from remn.outputs import OutputError, OutputFolder, atomic_write_text
 
 __all__ = ["main", "open_input", "overlay_frame", "OutputInUseError", "MASK_BEYOND_VIDEO", "COMMAND"]
@@ -309,7 +309,7 @@ def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: byte
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    args = parse_args(build_parser(), argv)
 
     def body() -> int:
         record = run(args)

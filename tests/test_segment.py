@@ -133,3 +133,107 @@ def test_predictor_api_feeds_frames_and_masks():
         labels = predictor.step(frame)
         assert set(np.unique(labels)) <= {0, 7}
     assert predictor.object_ids == [7]
+
+
+# ------------------------------------------------------------------ data safety (issue 12)
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from conftest import REPO  # noqa: E402
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture()
+def earlier(mp4, masks, tmp_path) -> tuple[Path, list[str], dict[str, bytes]]:
+    """An output folder holding an earlier run's results, the command line that made it, and its files."""
+    out = tmp_path / "earlier"
+    base = [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu",
+            "--size", "32"]
+    assert segment(base) == 0
+    return out, base, _snapshot(out)
+
+
+def test_hand_drawn_masks_in_the_output_folder_are_never_replaced(mp4, masks, tmp_path, capsys):
+    out = tmp_path / "mine"
+    (out / "masks").mkdir(parents=True)
+    save_mask(out / "masks" / "00000.png", _square(1, 1, 9, 3))
+    drawn = _snapshot(out)
+    for extra in ([], ["--overwrite"]):
+        err = _error(capsys, [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet",
+                              "--device", "cpu", *extra])
+        assert "did not write (masks/)" in err and "Traceback" not in err
+    assert _snapshot(out) == drawn
+
+
+def test_failures_with_overwrite_keep_the_earlier_results(earlier, tmp_path, capsys, monkeypatch):
+    out, base, before = earlier
+    assert segment([*base, "--overwrite", "memory.no_such_key=1"]) == 2  # bad override
+    assert "memory.no_such_key" in capsys.readouterr().err
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert segment([*base, "--overwrite", "--checkpoint", str(bad)]) == 1
+    assert "cannot read checkpoint" in capsys.readouterr().err
+    assert segment([*base, "--overwrite", "--config", "no_such_config"]) == 2
+    err = capsys.readouterr().err
+    assert "config file not found: no_such_config" in err and "stcn" in err  # lists the project's configs
+    import remn.segment as module
+
+    def full(path, labels, palette=None):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(module, "save_mask", full)  # the disk fills up half-way
+    err = _error(capsys, [*base, "--overwrite"])
+    assert "No space left on device; free some space or choose another --output" in err
+    assert "Traceback" not in err
+    assert _snapshot(out) == before and not (out / ".remn-staging").exists()
+
+
+def test_no_gpu_and_overlapping_outputs_are_one_line_each(mp4, masks, tmp_path, capsys):
+    if not __import__("torch").cuda.is_available():
+        assert segment([str(mp4), "--mask", str(masks["first"]), "--output", str(tmp_path / "o"), "--quiet",
+                        "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") <= 2 and "no CUDA GPU is usable here" in err and "--device cpu" in err
+    folder = tmp_path / "frames"
+    for index, frame in enumerate(_frames(3)):
+        save_image(folder / f"{index}.jpg", frame)
+    for output, what in ((folder, "is the input"), (folder / "out", "inside the input"),
+                         (tmp_path, "contains the input")):
+        err = _error(capsys, [str(folder), "--mask", str(masks["first"]), "--output", str(output), "--quiet",
+                              "--device", "cpu"])
+        assert what in err
+    assert sorted(p.name for p in folder.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
+
+
+def test_overrides_and_config_names_anywhere_on_the_line(mp4, masks, tmp_path):
+    out = tmp_path / "out"
+    assert segment(["inference.size=32", str(mp4), "memory.capacity=4", "--mask", str(masks["first"]),
+                    "--config", "stcn", "--output", str(out), "runtime.seed=3", "--quiet", "--device", "cpu"]) == 0
+    assert json.loads((out / "segment.json").read_text())["frames"] == FRAMES
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_in_the_middle_keeps_the_earlier_results(earlier, tmp_path, signum, status):
+    out, base, before = earlier
+    folder = tmp_path / "frames"
+    for index, frame in enumerate(_frames(200)):
+        save_image(folder / f"{index:04d}.png", frame)
+    command = [sys.executable, "-m", "remn", "segment", str(folder), *base[1:], "--size", "-1", "--overwrite"]
+    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    staged = out / ".remn-staging" / "masks"
+    deadline = time.monotonic() + 120
+    while not (staged.is_dir() and len(list(staged.iterdir())) >= 10):  # well into the video
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == status
+    assert "Traceback" not in err and "no results were replaced" in err
+    assert _snapshot(out) == before and not (out / ".remn-staging").exists()
