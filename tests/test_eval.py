@@ -181,3 +181,36 @@ def test_davis_test_dev_gets_a_zip_of_its_result_folder(tmp_path):
     assert not list(out.glob("global_results-*.csv"))  # test-dev has no ground truth to score
     state = json.loads((out / "run.json").read_text())
     assert "mem_every: 3" in state["config"]  # STCN's test-dev protocol
+
+
+def test_sigterm_in_a_child_keeps_the_finished_videos_and_the_rerun_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root = tmp_path / "davis"
+    write_dataset(root, layout="davis", videos=4, seed=8, val_fraction=1.0, workers=1, progress=False,
+                  spec=layout_spec("davis", frames=30, height=48, width=64))
+    out = tmp_path / "out"
+    command = [sys.executable, "eval.py", "--benchmark", "davis2017-val", "--data-root", str(root), "--output",
+               str(out), "--quiet", "inference.size=64"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staged = out / ".remn-staging"
+    deadline = time.monotonic() + 120
+    while not (staged.is_dir() and any(p.name.startswith("syn") for p in staged.iterdir())):  # a video is done
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143, err
+    assert "Traceback" not in err and "give the same command again to continue" in err
+    finished = {p.name: p.stat().st_mtime_ns for p in staged.iterdir() if p.name.startswith("syn")}
+    assert finished and not any(p.name.startswith("syn") for p in out.iterdir())  # nothing looks finished
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    videos = sorted(p.name for p in out.iterdir() if p.name.startswith("syn"))
+    assert videos == ["syn0000", "syn0001", "syn0002", "syn0003"] and not staged.exists()
+    assert all((out / name).stat().st_mtime_ns == stamp for name, stamp in finished.items())  # not redone
+    assert (out / "global_results-val.csv").is_file()
