@@ -194,6 +194,7 @@ def test_void_is_background():
     assert score.j_stats[0].mean == pytest.approx(100 / 125)  # void is not ignored: it is background
 
 
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_objects_are_one_to_the_largest_id_of_the_first_frame():
     first = square(value=1)
     first[25:35, 25:35] = 3
@@ -278,6 +279,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return gt, pred
 
 
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_grey_masks_are_object_one(tmp_path: Path):
     frames = [square(value=255) for _ in range(4)]
     write_sequence(tmp_path / "gt", "swan", frames, grey=True)
@@ -416,6 +418,7 @@ def test_write_csvs_returns_the_paths(tmp_path: Path):
 
 
 @pytest.mark.skipif(not DAVIS2016_MINI.is_dir(), reason="davis2016-mini not available")
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_mini():
     annotations = DAVIS2016_MINI / "Annotations" / "480p"
     itself = score_folders(annotations, annotations, progress=False)
@@ -476,7 +479,7 @@ def test_davis2016_stray_values_are_object_pixels_and_warn_once(tmp_path: Path):
     assert len(caught) == len(lines) == 1
     line = lines[0]
     assert line.startswith(f"{gt / 'swan' / '00001.png'}: DAVIS 2016 ground truth holds values other than 0 and 255")
-    assert "1 (1 px), 128 (2 px)" in line and "in 3 of 4 frames read" in line
+    assert "1 (1 px), 128 (2 px)" in line and "; found in 3 of 4 frames read (this is the first)" in line
     assert "every non-zero pixel is the object" in line
 
 
@@ -503,7 +506,7 @@ def test_a_long_sequence_gives_one_warning_not_one_per_frame():
     lines = messages_of(caught)
     assert len(caught) == len(lines) == 1
     assert lines[0].startswith("frame 0 of long: ") and "128 (2,999 px)" in lines[0]
-    assert "in 2999 of 2999 frames read" in lines[0]  # the first frame and the 2,998 scored ones
+    assert "found in 2999 of 2999 frames read" in lines[0]  # the first frame and the 2,998 scored ones
     assert score.j[0] == pytest.approx(16 / 17)
 
 
@@ -547,7 +550,7 @@ def test_davis2017_ids_above_the_first_frame_maximum_are_background(tmp_path: Pa
     lines = messages_of(caught)
     assert len(caught) == len(lines) == 1
     assert lines[0].startswith(f"{tmp_path / 'gt' / 'cat' / '00002.png'}: ids 7 (24 px), 9 (4 px) are not objects "
-                               "(the first annotated frame, 00000.png, has ids 1..2), in 2 of 4 frames read")
+                               "(the first annotated frame, 00000.png, has ids 1..2); found in 2 of 4 frames read")
     assert "scored as background" in lines[0]
 
 
@@ -560,16 +563,23 @@ def test_other_ground_truth_surprises_warn(tmp_path: Path):
     write_sequence(tmp_path / "gt", "mixed", palette)
     write_sequence(tmp_path / "pred", "mixed", palette)
     Image.fromarray(square()).save(tmp_path / "gt" / "mixed" / "00002.png")  # grey 0/1 file among palette ones
+    for t in range(4):  # colour ground truth: the DAVIS palette's colour of id 1
+        path = tmp_path / "gt" / "paint" / f"{t:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.stack([square(value=128), square(value=0), square(value=0)], axis=-1)).save(path)
+    write_sequence(tmp_path / "pred", "paint", [square()] * 4)
     with recorded() as caught:
         result = score_folders(tmp_path / "gt", tmp_path / "pred", progress=False)
-    assert result.global_table()["J-Mean"] == 1.0  # 255 is void (background), 0/1 grey is id 1
+    assert result.global_table()["J-Mean"] == 1.0  # 255 is void (background), 0/1 grey is id 1, colour id 1
     lines = messages_of(caught)
-    assert len(lines) == 2
+    assert len(caught) == len(lines) == 3
     assert lines[0].startswith(f"{tmp_path / 'gt' / 'grey' / '00000.png'}: grey ground truth with 255 in its first "
                                "annotated frame (values 1 (100 px), 255 (25 px))")
     assert "--format davis2016" in lines[0]
     assert lines[1].startswith(f"{tmp_path / 'gt' / 'mixed' / '00000.png'}: ground-truth files of mixed kinds")
     assert "palette in 2 (first 00000.png), grey in 1 (first 00002.png) of 3 frames read" in lines[1]
+    assert lines[2].startswith(f"{tmp_path / 'gt' / 'paint' / '00000.png'}: colour (RGB) ground truth in 3 of 3 "
+                               "frames read (this is the first), which davis2017-evaluation cannot read")
 
 
 def test_clean_ground_truth_gives_no_warning(folders, tmp_path: Path):

@@ -254,15 +254,15 @@ class _Audit:
         first_short = self.first_where[1]
         if self.odd:
             first = self.odd_frames[0][0]
-            frames = f"in {len(self.odd_frames)} of {read} frames read (this is the first)"
+            frames = f"found in {len(self.odd_frames)} of {read} frames read (this is the first)"
         if self.odd and self.rule == DAVIS2016:
-            out.append(f"{first}: DAVIS 2016 ground truth holds values other than 0 and 255: {_value_list(self.odd)}, "
+            out.append(f"{first}: DAVIS 2016 ground truth holds values other than 0 and 255: {_value_list(self.odd)}; "
                        f"{frames}; read by the official DAVIS 2016 rule: every non-zero pixel is the object")
         if self.odd and self.rule == DAVIS2017:
             known = f"1..{self.num_objects}" if self.num_objects > 1 else "1"
             verb = "are not objects" if len(self.odd) > 1 else "is not an object"
             out.append(f"{first}: {_ids_word(len(self.odd))} {_value_list(self.odd)} {verb} (the first annotated "
-                       f"frame, {first_short}, has {_ids_word(self.num_objects)} {known}), {frames}; scored as "
+                       f"frame, {first_short}, has {_ids_word(self.num_objects)} {known}); {frames}; scored as "
                        "background, as davis2017-evaluation does (its objects are 1 to the largest id of the first "
                        "annotated frame)")
         if self.missing:
