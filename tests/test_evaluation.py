@@ -1,9 +1,11 @@
-"""The DAVIS 2017 semi-supervised protocol of remn.evaluation, checked on hand-made masks."""
+"""The DAVIS semi-supervised protocol of remn.evaluation, checked on hand-made masks."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from remn.data.masks import UNKNOWN_OBJECT, DataError, read_mask, save_mask
+from remn.config import ConfigError
+from remn.data.masks import UNKNOWN_OBJECT, DataError, DataWarning, read_mask, save_mask
 from remn.evaluation import (
     EvaluationResult,
     boundary_tolerance,
@@ -26,8 +29,10 @@ from remn.evaluation import (
     write_csvs,
     write_results_md,
 )
+from remn.evaluation.benchmarks import GT_FORMATS as BENCHMARK_GT_FORMATS
+from remn.evaluation.benchmarks import load_benchmarks
 from remn.evaluation.metrics import decay_edges
-from remn.evaluation.score import EXTRA_FRAMES, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES, main
+from remn.evaluation.score import EXTRA_FRAMES, GT_FORMATS, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES, main
 
 from conftest import REPO
 
@@ -189,6 +194,7 @@ def test_void_is_background():
     assert score.j_stats[0].mean == pytest.approx(100 / 125)  # void is not ignored: it is background
 
 
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_objects_are_one_to_the_largest_id_of_the_first_frame():
     first = square(value=1)
     first[25:35, 25:35] = 3
@@ -273,6 +279,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return gt, pred
 
 
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_grey_masks_are_object_one(tmp_path: Path):
     frames = [square(value=255) for _ in range(4)]
     write_sequence(tmp_path / "gt", "swan", frames, grey=True)
@@ -411,6 +418,7 @@ def test_write_csvs_returns_the_paths(tmp_path: Path):
 
 
 @pytest.mark.skipif(not DAVIS2016_MINI.is_dir(), reason="davis2016-mini not available")
+@pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_mini():
     annotations = DAVIS2016_MINI / "Annotations" / "480p"
     itself = score_folders(annotations, annotations, progress=False)
@@ -425,3 +433,247 @@ def test_davis2016_mini():
     print(f"davis2016-mini, first mask copied to every frame: J&F {table['J&F-Mean']:.3f} "
           f"(J {table['J-Mean']:.3f}, F {table['F-Mean']:.3f})")
     assert 0.0 < table["J&F-Mean"] < 1.0
+
+
+# ---------------------------------------------------------------- ground-truth formats and their warnings
+
+
+@contextmanager
+def recorded():
+    """Every warning raised inside, as a list."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def messages_of(caught, category=DataWarning) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, category)]
+
+
+def stray_davis2016(root: Path) -> tuple[Path, Path]:
+    """A DAVIS 2016 sequence (0/255 grey, a 10 x 10 object) with stray values: 128 in the background
+    of frame 1, 128 inside the object in frame 2, 1 in the background of frame 3; the prediction is
+    the clean object (palette id 1) in every frame."""
+    frames = [square(value=255) for _ in range(5)]
+    frames[1][0, 0] = 128
+    frames[2][12, 12] = 128
+    frames[3][39, 39] = 1
+    write_sequence(root / "gt", "swan", frames, grey=True)
+    write_sequence(root / "pred", "swan", [square()] * 5)
+    return root / "gt", root / "pred"
+
+
+def test_davis2016_stray_values_are_object_pixels_and_warn_once(tmp_path: Path):
+    gt, pred = stray_davis2016(tmp_path)
+    with recorded() as caught:
+        result = score_folders(gt, pred, progress=False, gt_format="davis2016")
+    score = result.sequences[0]
+    assert score.object_ids == (1,)
+    # DAVIS 2016 toolkit: every non-zero pixel is the object. Frames 1 and 3: the stray pixel is
+    # ground-truth object the prediction misses, J = 100 / 101; frame 2: 128 inside the object is
+    # object too, J = 1. (Reading 128 as an id made 255 void there: J = 0 in frames 1 and 3.)
+    assert score.j[0].tolist() == pytest.approx([100 / 101, 1.0, 100 / 101])
+    assert result.global_table()["J-Mean"] == pytest.approx((2 * 100 / 101 + 1) / 3)
+    assert score.f[0, 1] == 1.0 and score.f[0, 0] < 1.0
+    lines = messages_of(caught)
+    assert len(caught) == len(lines) == 1
+    line = lines[0]
+    assert line.startswith(f"{gt / 'swan' / '00001.png'}: DAVIS 2016 ground truth holds values other than 0 and 255")
+    assert "1 (1 px), 128 (2 px)" in line and "; found in 3 of 4 frames read (this is the first)" in line
+    assert "every non-zero pixel is the object" in line
+
+
+def test_davis2016_ground_truth_scored_as_davis2017_is_read_by_the_2016_rule_with_a_warning(tmp_path: Path):
+    gt, pred = stray_davis2016(tmp_path)
+    with recorded() as caught:
+        default = score_folders(gt, pred, progress=False)  # davis2017, as before this option existed
+    assert default.sequences[0].j[0].tolist() == pytest.approx([100 / 101, 1.0, 100 / 101])
+    lines = messages_of(caught)
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{gt}: grey 0/255 ground truth (DAVIS 2016) in sequence swan")
+    assert "--format davis2016" in lines[0]
+    assert lines[1].startswith(f"{gt / 'swan' / '00001.png'}: DAVIS 2016 ground truth holds values")
+
+
+def test_a_long_sequence_gives_one_warning_not_one_per_frame():
+    frames = []
+    for _ in range(3000):
+        labels = square(8, 2, 2, 4, value=255)
+        labels[7, 7] = 128
+        frames.append(labels)
+    with recorded() as caught:
+        score = score_sequence(frames, [f == 255 for f in frames], name="long", gt_format="davis2016")
+    lines = messages_of(caught)
+    assert len(caught) == len(lines) == 1
+    assert lines[0].startswith("frame 0 of long: ") and "128 (2,999 px)" in lines[0]
+    assert "found in 2999 of 2999 frames read" in lines[0]  # the first frame and the 2,998 scored ones
+    assert score.j[0] == pytest.approx(16 / 17)
+
+
+def test_davis2017_id_missing_from_the_first_frame_is_still_an_object(tmp_path: Path):
+    first = square(value=1)
+    first[25:35, 25:35] = 3  # ids 1 and 3: objects are 1..3
+    later = first.copy()
+    later[0:3, 30:33] = 2  # id 2 appears in frame 1 (9 px)
+    frames = [first, later, first, first, first]
+    write_sequence(tmp_path / "gt", "gap", frames)
+    write_sequence(tmp_path / "pred", "gap", [first] * 5)  # a method given frame 0 cannot know id 2
+    with recorded() as caught:
+        result = score_folders(tmp_path / "gt", tmp_path / "pred", progress=False)
+    score = result.sequences[0]
+    # davis2017-evaluation: num_objects = max id of the first frame = 3; object 2 is scored in every
+    # frame: missed in frame 1 (J = F = 0), both empty in frames 2 and 3 (J = F = 1)
+    assert score.object_ids == (1, 2, 3)
+    assert score.j.tolist() == [[1.0] * 3, [0.0, 1.0, 1.0], [1.0] * 3]
+    assert score.f.tolist() == [[1.0] * 3, [0.0, 1.0, 1.0], [1.0] * 3]
+    assert result.global_table()["J-Mean"] == pytest.approx((1 + 2 / 3 + 1) / 3)
+    lines = messages_of(caught)
+    assert len(caught) == len(lines) == 1
+    assert lines[0].startswith(f"{tmp_path / 'gt' / 'gap' / '00000.png'}: id 2 is missing from this first annotated "
+                               "frame, whose largest id is 3")
+    assert "id 2: 9 px in 1 of 4 frames read, first 00001.png" in lines[0]
+
+
+def test_davis2017_ids_above_the_first_frame_maximum_are_background(tmp_path: Path):
+    first = two_objects()  # id 1: 8 x 8 at (5, 5); id 2
+    frames = [first.copy() for _ in range(5)]
+    frames[2][5:8, 5:13] = 7  # 24 px of object 1 relabelled 7
+    frames[3][36:38, 0:2] = 9  # 4 px of background
+    write_sequence(tmp_path / "gt", "cat", frames)
+    write_sequence(tmp_path / "pred", "cat", [first] * 5)
+    with recorded() as caught:
+        score = score_folders(tmp_path / "gt", tmp_path / "pred", progress=False).sequences[0]
+    # davis2017-evaluation: ids above 2 are no object; their pixels are background for object 1,
+    # which keeps 64 - 24 = 40 px in frame 2, all of them predicted among 64: J = 40 / 64
+    assert score.object_ids == (1, 2)
+    assert score.j.tolist() == [[1.0, 40 / 64, 1.0], [1.0, 1.0, 1.0]]
+    lines = messages_of(caught)
+    assert len(caught) == len(lines) == 1
+    assert lines[0].startswith(f"{tmp_path / 'gt' / 'cat' / '00002.png'}: ids 7 (24 px), 9 (4 px) are not objects "
+                               "(the first annotated frame, 00000.png, has ids 1..2); found in 2 of 4 frames read")
+    assert "scored as background" in lines[0]
+
+
+def test_other_ground_truth_surprises_warn(tmp_path: Path):
+    grey_ids = square(value=1)
+    grey_ids[30:35, 30:35] = 255  # grey ids with 255: void in davis2017, or a DAVIS 2016 mask with a stray 1?
+    write_sequence(tmp_path / "gt", "grey", [grey_ids] * 4, grey=True)
+    write_sequence(tmp_path / "pred", "grey", [square()] * 4)
+    palette = [square() for _ in range(4)]
+    write_sequence(tmp_path / "gt", "mixed", palette)
+    write_sequence(tmp_path / "pred", "mixed", palette)
+    Image.fromarray(square()).save(tmp_path / "gt" / "mixed" / "00002.png")  # grey 0/1 file among palette ones
+    for t in range(4):  # colour ground truth: the DAVIS palette's colour of id 1
+        path = tmp_path / "gt" / "paint" / f"{t:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.stack([square(value=128), square(value=0), square(value=0)], axis=-1)).save(path)
+    write_sequence(tmp_path / "pred", "paint", [square()] * 4)
+    with recorded() as caught:
+        result = score_folders(tmp_path / "gt", tmp_path / "pred", progress=False)
+    assert result.global_table()["J-Mean"] == 1.0  # 255 is void (background), 0/1 grey is id 1, colour id 1
+    lines = messages_of(caught)
+    assert len(caught) == len(lines) == 3
+    assert lines[0].startswith(f"{tmp_path / 'gt' / 'grey' / '00000.png'}: grey ground truth with 255 in its first "
+                               "annotated frame (values 1 (100 px), 255 (25 px))")
+    assert "--format davis2016" in lines[0]
+    assert lines[1].startswith(f"{tmp_path / 'gt' / 'mixed' / '00000.png'}: ground-truth files of mixed kinds")
+    assert "palette in 2 (first 00000.png), grey in 1 (first 00002.png) of 3 frames read" in lines[1]
+    assert lines[2].startswith(f"{tmp_path / 'gt' / 'paint' / '00000.png'}: colour (RGB) ground truth in 3 of 3 "
+                               "frames read (this is the first), which davis2017-evaluation cannot read")
+
+
+def test_clean_ground_truth_gives_no_warning(folders, tmp_path: Path):
+    gt, pred = folders  # palette ids, DAVIS 2017 style
+    with recorded() as caught:
+        score_folders(gt, pred, progress=False)
+        frames = [square(value=255) for _ in range(4)]
+        write_sequence(tmp_path / "d16" / "gt", "swan", frames, grey=True)
+        write_sequence(tmp_path / "d16" / "pred", "swan", frames, grey=True)
+        score_folders(tmp_path / "d16" / "gt", tmp_path / "d16" / "pred", progress=False, gt_format="davis2016")
+        score_sequence([square()] * 3, [square()] * 3, gt_format="davis2016")  # 0/1, as read_mask gives 0/255
+        score_sequence([two_objects()] * 3, [two_objects()] * 3)
+    assert caught == []
+
+
+def test_prediction_errors_stay_errors_with_davis2016_ground_truth(tmp_path: Path):
+    gt, pred = stray_davis2016(tmp_path)
+    grey = square(value=255)
+    grey[0, 0] = 128
+    Image.fromarray(grey).save(pred / "swan" / "00002.png")  # 0/128/255 grey: ids 128 and 255
+    with pytest.raises(DataError) as caught, recorded():
+        score_folders(gt, pred, progress=False, gt_format="davis2016")
+    assert caught.value.code == UNKNOWN_OBJECT and "predicted ids 128, 255 are not objects" in str(caught.value)
+    with pytest.raises(ValueError, match="gt_format must be one of davis2016, davis2017"):
+        score_folders(gt, pred, progress=False, gt_format="davis2018")
+
+
+def test_cli_format_option_prints_one_warning_line(tmp_path: Path, capsys):
+    gt, pred = stray_davis2016(tmp_path)
+    assert main(["--gt", str(gt), "--pred", str(pred), "--format", "davis2016", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {gt / 'swan' / '00001.png'}: DAVIS 2016 ground truth")
+    assert f"J-Mean" in captured.out
+    assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 0
+    assert [line.split(":")[0] for line in capsys.readouterr().err.splitlines()] == ["warning", "warning"]
+    with pytest.raises(SystemExit) as stopped:
+        main(["--gt", str(gt), "--pred", str(pred), "--format", "davis2018"])
+    assert stopped.value.code == 2 and "invalid choice: 'davis2018'" in capsys.readouterr().err
+
+
+def test_benchmarks_name_their_ground_truth_format(tmp_path: Path):
+    benchmarks = load_benchmarks()
+    assert benchmarks["davis2016-val"].gt_format == "davis2016"
+    assert all(b.gt_format == "davis2017" for name, b in benchmarks.items() if name != "davis2016-val")
+    assert BENCHMARK_GT_FORMATS == GT_FORMATS
+    registry = tmp_path / "benchmarks.yaml"
+    registry.write_text("odd:\n  layout: davis2016\n  gt_format: davis2018\n")
+    with pytest.raises(ConfigError, match="gt_format 'davis2018' must be one of davis2016, davis2017"):
+        load_benchmarks(registry)
+
+
+stray = st.sampled_from([1, 2, 77, 128, 254])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_davis2016_rule_on_random_values(data):
+    """J of the prediction 'pixels equal to 255' is #255 / #non-zero; one warning at most, exactly
+    when a frame read (the first and the scored ones) holds a value other than 0 and 255."""
+    count = data.draw(st.integers(3, 6))
+    shape = (data.draw(st.integers(2, 6)), data.draw(st.integers(2, 6)))
+    frames = []
+    for _ in range(count):
+        choice = data.draw(hnp.arrays(np.uint8, shape, elements=st.sampled_from([0, 255, 255, 0, 1])))
+        odd = data.draw(stray)
+        frames.append(np.where(choice == 1, odd, choice).astype(np.uint8))
+    frames[0][0, 0] = 255  # the first frame holds the object
+    with recorded() as caught:
+        score = score_sequence(frames, [f == 255 for f in frames], gt_format="davis2016")
+    for column, gt in enumerate(frames[1:-1]):
+        nonzero = int(np.count_nonzero(gt))
+        expected = np.count_nonzero(gt == 255) / nonzero if nonzero else 1.0
+        assert score.j[0, column] == pytest.approx(expected)
+    read = frames[:-1]
+    odd_values = any(not (set(np.unique(f).tolist()) - {0} <= {255} or set(np.unique(f).tolist()) - {0} <= {1})
+                     for f in read)
+    assert len(messages_of(caught)) == int(odd_values) and len(caught) == int(odd_values)
+
+
+@pytest.mark.skipif(not DAVIS2016_MINI.is_dir(), reason="davis2016-mini not available")
+def test_davis2016_mini_in_its_own_format_scores_the_same_without_warning():
+    annotations = DAVIS2016_MINI / "Annotations" / "480p"
+    sequences = ["blackswan"]  # one sequence keeps it fast; the rule is the same for all
+    with recorded() as caught:
+        own = score_folders(annotations, annotations, sequences=sequences, progress=False, gt_format="davis2016")
+    assert caught == []
+    with recorded() as caught:
+        default = score_folders(annotations, annotations, sequences=sequences, progress=False)
+    assert len(messages_of(caught)) == 1 and "--format davis2016" in messages_of(caught)[0]
+    assert own.global_table() == default.global_table()
+    assert all(value == (0.0 if "Decay" in key else 1.0) for key, value in own.global_table().items())
+    paths = sorted((annotations / "blackswan").glob("*.png"))
+    gt = [np.asarray(Image.open(p)) for p in paths]  # the files' own 0/255 values
+    copied = score_sequence(gt, [gt[0] > 0] * len(gt), name="blackswan", gt_format="davis2016")
+    read = [read_mask(p, void=255)[0] for p in paths]
+    assert copied.j.tolist() == score_sequence(read, [read[0]] * len(read), name="blackswan").j.tolist()

@@ -3,8 +3,9 @@
 Each entry fixes a protocol: which layout is read (``remn/data/vos.py``), how outputs are
 laid out (``davis``: ``<out>/<video>/<frame>.png``; ``youtube``: ``<out>/Annotations/<video>/
 <frame>.png`` for the listed frames only), whether a zip is made for an evaluation server,
-where the ground truth is (if it is distributed) and the config overrides of the protocol
-(processing size, memory interval).
+where the ground truth is (if it is distributed), how it is read when scoring (``gt_format``,
+see :mod:`remn.evaluation.score`) and the config overrides of the protocol (processing size,
+memory interval).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class BenchmarkSpec:
     """Ground truth folder under the data root, ``<gt>/<video>/<frame>.png``; empty: none."""
     sparse: bool = False
     """Ground truth annotates some frames only; score those."""
+    gt_format: str = "davis2017"
+    """How the ground truth is read when scoring: ``davis2017`` (ids, 255 void, objects 1..the largest
+    id of the first annotated frame; davis2017-evaluation) or ``davis2016`` (0/255 masks, every
+    non-zero pixel is the one object; the DAVIS 2016 toolkit)."""
     output: str = "davis"
     """Output layout: ``davis`` or ``youtube``."""
     binary_output: bool = False
@@ -50,6 +55,7 @@ class BenchmarkSpec:
 
 
 _LAYOUTS = ("davis2016", "davis2017", "youtube", "long-time", "generic")
+GT_FORMATS = ("davis2016", "davis2017")  # remn.evaluation.score.GT_FORMATS, not imported here (it loads OpenCV)
 
 
 def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec]:
@@ -69,6 +75,9 @@ def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec
             raise ConfigError(f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}")
         if spec.output not in ("davis", "youtube"):
             raise ConfigError(f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube")
+        if spec.gt_format not in GT_FORMATS:
+            raise ConfigError(f"{path}: benchmark {name!r}: gt_format {spec.gt_format!r} must be one of "
+                              f"{', '.join(GT_FORMATS)}")
         if spec.zip not in ("", "results", "annotations"):
             raise ConfigError(f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations")
         out[str(name)] = spec

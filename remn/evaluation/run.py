@@ -263,7 +263,8 @@ def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timin
     from remn.evaluation.score import score_folders
 
     pred_root = output / "Annotations" if spec.output == "youtube" else output
-    result = score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse, progress=False)
+    result = score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse, progress=False,
+                           gt_format=spec.gt_format)
     write_csvs(result, output, spec.split or spec.name)
     table = result.global_table()
     method = f"REMN ({spec.name})"

@@ -1,16 +1,23 @@
-"""Score predicted masks against ground truth with the DAVIS 2017 semi-supervised protocol.
+"""Score predicted masks against ground truth with the DAVIS semi-supervised protocol.
 
 Protocol (that of davis2017-evaluation, re-implemented here around vos-benchmark's per-frame
 J and F of one binary object, see :mod:`remn.evaluation.metrics`):
 
-1. **Objects** of a sequence are the ids ``1..K``, ``K`` being the largest id of the first
-   annotated ground-truth frame. An id missing in between still is an object, scored against
-   empty ground truth. Ids that only appear in later ground-truth frames, or that are above
-   ``K``, are not objects and count as background.
-2. **Void** pixels (value 255) in ground truth are background. DAVIS 2016's 0/255 masks hold
-   object 1: files are read with :func:`remn.data.masks.read_mask`, which turns a 0/255 grey
-   mask into id 1 before void is removed. Arrays given to :func:`score_sequence` are id maps as
-   ``read_mask`` returns them (255 there is void).
+1. **Ground truth** is read by the rule of its format (``gt_format``, see ``docs/evaluation.md``,
+   "Ground truth", for where each rule comes from):
+
+   * ``davis2017`` (the default; DAVIS 2017, YouTube-VOS-style and generic ground truth): the
+     pixel values as davis2017-evaluation reads them (palette index or grey level), 255 being
+     void, which counts as background. A sequence whose first annotated frame is a grey 0/255
+     mask is DAVIS 2016 ground truth, which davis2017-evaluation cannot score (255 would be
+     void and no object left): it is read by the ``davis2016`` rule, with a warning.
+   * ``davis2016`` (DAVIS 2016, one object): every non-zero pixel is the object, id 1, as the
+     DAVIS 2016 toolkit reads its 0/255 masks; there is no void.
+
+2. **Objects** of a sequence are the ids ``1..K``, ``K`` being the largest id of the first
+   annotated ground-truth frame (``davis2016``: K = 1). An id missing in between still is an
+   object, scored against the ground truth of later frames (empty where it is absent). Ids that
+   are above ``K`` are not objects and count as background.
 3. **Frames**: the first and the last annotated frames are not scored. With dense annotation
    that is the first and last frame of the sequence; with sparse annotation (the long-time
    video set) only annotated frames are scored, again without the first and last of them.
@@ -24,19 +31,30 @@ J and F of one binary object, see :mod:`remn.evaluation.metrics`):
 6. **Global**: each figure is the plain mean over all objects of all sequences;
    ``J&F-Mean = (J-Mean + F-Mean) / 2``.
 
+Ground-truth values that the format does not expect are scored by its rule and reported with a
+:class:`~remn.data.masks.DataWarning`, one line per sequence and finding (never one per frame),
+naming the first file, the values with their pixel counts, in how many of the frames read they
+occur and the rule applied: values other than 0 and 255 in ``davis2016`` ground truth; ids
+above ``K`` and ids missing from the first annotated frame in ``davis2017`` ground truth; grey
+ground truth holding 255 (void) in its first frame; grey 0/255 sequences scored as ``davis2017``
+(one line for all of them); files of mixed kinds, and colour files, in one sequence. The frames
+read are the first annotated one and the scored ones (the last annotated frame is not read).
+
 Predictions are refused, with the reason, when a sequence is missing, a scored frame has no
 prediction, a predicted frame differs in size from its ground truth, or a prediction holds an id
 that is not an object (not in ``1..K``). With dense annotation (the default) the prediction may
 not hold frames the ground truth lacks, which catches a sparse ground truth scored without
-``--sparse``; predictions of the first and last frames are not needed.
+``--sparse``; predictions of the first and last frames are not needed. Predictions are read by
+:func:`remn.data.masks.read_mask` in either format (a 0/255 grey prediction is object 1).
 
 Command line (both folders laid out as ``<sequence>/<frame>.png``, frames matched by name)::
 
     python -m remn.evaluation.score --gt DIR --pred DIR [--out DIR] [--split NAME]
-                                    [--sequences FILE] [--sparse]
+                                    [--sequences FILE] [--sparse] [--format davis2016|davis2017]
 
 prints the global table and writes the CSV files of :mod:`remn.evaluation.results` to
-``--out`` (default: the prediction folder). It exits with status 2 and a message on bad input.
+``--out`` (default: the prediction folder). Ground-truth warnings are printed as
+``warning: ...`` lines. It exits with status 2 and a message on bad input.
 """
 
 from __future__ import annotations
@@ -44,7 +62,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -59,6 +78,7 @@ from remn.data.masks import (
     SIZE_MISMATCH,
     UNKNOWN_OBJECT,
     DataError,
+    DataWarning,
     list_files,
     natural_sorted,
     read_mask,
@@ -66,10 +86,15 @@ from remn.data.masks import (
 from remn.evaluation.metrics import frame_scores, object_statistics
 from remn.evaluation.results import EvaluationResult, SequenceScore, format_global_table, write_csvs
 
-__all__ = ["VOID_ID", "MISSING_SEQUENCE", "MISSING_FRAME", "EXTRA_FRAMES", "TOO_FEW_FRAMES",
-           "score_sequence", "score_folders", "read_sequence_list", "main"]
+__all__ = ["VOID_ID", "GT_FORMATS", "DEFAULT_GT_FORMAT", "MISSING_SEQUENCE", "MISSING_FRAME", "EXTRA_FRAMES",
+           "TOO_FEW_FRAMES", "score_sequence", "score_folders", "read_sequence_list", "main"]
 
 VOID_ID = 255
+DAVIS2016 = "davis2016"
+DAVIS2017 = "davis2017"
+GT_FORMATS = (DAVIS2016, DAVIS2017)
+"""Ground-truth formats, i.e. the rule that turns ground-truth values into objects."""
+DEFAULT_GT_FORMAT = DAVIS2017
 
 # DataError codes of this module (the others come from remn.data.masks)
 MISSING_SEQUENCE = "missing-sequence"
@@ -77,7 +102,13 @@ MISSING_FRAME = "missing-frame"
 EXTRA_FRAMES = "extra-frames"
 TOO_FEW_FRAMES = "too-few-frames"
 
-_LIST_LIMIT = 8  # names listed per sequence in an error message
+_LIST_LIMIT = 8  # names listed per sequence in an error message, values listed in a warning
+
+
+def _check_format(gt_format: str) -> str:
+    if gt_format not in GT_FORMATS:
+        raise ValueError(f"gt_format must be one of {', '.join(GT_FORMATS)}, got {gt_format!r}")
+    return gt_format
 
 
 @dataclass
@@ -98,8 +129,180 @@ def _ids(array, what: str, sequence: str, frame: str) -> np.ndarray:
     return labels
 
 
-def _without_void(labels: np.ndarray) -> np.ndarray:
-    return np.where(labels == VOID_ID, 0, labels)
+def _objects(values: np.ndarray, rule: str) -> np.ndarray:
+    """The ids that score, from ground-truth values as read: ``davis2016``: every non-zero pixel is
+    object 1; ``davis2017``: the values, void (255) as background."""
+    if rule == DAVIS2016:
+        return (values != 0).astype(np.uint8)
+    return np.where(values == VOID_ID, 0, values)
+
+
+def _read_ground_truth(path: Path) -> tuple[np.ndarray, str]:
+    """Values of a ground-truth file as the official code reads them (palette index or grey level)
+    and the file's kind (:class:`remn.data.masks.MaskInfo`). ``read_mask`` turns a 0/255 grey mask
+    into 0/1; its 255 is put back. Colour files are the ids ``read_mask`` gives their colours."""
+    labels, info = read_mask(path, frame=path.stem, warn=False)
+    return (labels * VOID_ID if info.kind == "binary" else labels), info.kind
+
+
+# ---------------------------------------------------------------- ground-truth findings
+
+
+def _value_counts(values: np.ndarray) -> dict:
+    """{value: pixel count} of an array, values in increasing order."""
+    flat = np.asarray(values).ravel()
+    if flat.size == 0:
+        return {}
+    if flat.dtype == np.bool_:
+        flat = flat.astype(np.uint8)
+    if np.issubdtype(flat.dtype, np.integer) and flat.min() >= 0 and flat.max() < 1 << 16:
+        counts = np.bincount(flat)
+        present = np.flatnonzero(counts)
+        return {int(v): int(counts[v]) for v in present}
+    found, counts = np.unique(flat, return_counts=True)
+    return {(int(v) if float(v).is_integer() else float(v)): int(n) for v, n in zip(found.tolist(), counts.tolist())}
+
+
+def _kind_class(kind: str) -> str:
+    return {"palette": "palette", "binary": "grey", "ids": "grey", "rgb": "colour"}.get(kind, kind)
+
+
+def _number(count: int) -> str:
+    return f"{count:,}"
+
+
+@dataclass
+class _Tally:
+    """Where a value was seen: pixels and frames in all, and the first frame (in full and short)."""
+
+    first: str
+    first_short: str
+    pixels: int = 0
+    frames: int = 0
+
+
+def _count(table: dict, key, pixels: int, where: tuple[str, str]) -> None:
+    tally = table.setdefault(key, _Tally(*where))
+    tally.pixels += pixels
+    tally.frames += 1
+
+
+def _value_list(table: dict) -> str:
+    items = sorted(table.items(), key=lambda item: item[0])
+    shown = ", ".join(f"{value} ({_number(tally.pixels)} px)" for value, tally in items[:_LIST_LIMIT])
+    return shown + (f", ... ({len(items)} values in all)" if len(items) > _LIST_LIMIT else "")
+
+
+def _ids_word(count: int) -> str:
+    return "ids" if count > 1 else "id"
+
+
+class _Audit:
+    """What the ground truth of one sequence holds that its format does not expect, gathered over
+    the frames read; :meth:`warn` gives one warning per finding.
+
+    ``where`` names a frame twice: in full (the file, or ``frame X of SEQ``) to start a message,
+    and short (the file name, or ``frame X``) to be named inside one.
+    """
+
+    def __init__(self, sequence: str, rule: str, first: np.ndarray, where: tuple[str, str],
+                 kind: str | None = None):
+        self.sequence = sequence
+        self.rule = rule
+        self.first_where = where
+        self.frames = 0
+        self.odd: dict = {}  # davis2016: values other than 0/255; davis2017: values that are not objects
+        self.odd_frames: list[tuple[str, str]] = []  # the frames holding odd values, in order
+        self.late: dict = {}  # davis2017: ids missing from the first frame -> where they appear
+        self.kinds: dict[str, _Tally] = {}
+        counts = _value_counts(first)
+        ids = [v for v in counts if v not in (0, VOID_ID)]
+        self.num_objects = int(max(ids, default=0)) if rule == DAVIS2017 else 1
+        self.missing = [k for k in range(1, self.num_objects + 1) if k not in counts] if rule == DAVIS2017 else []
+        self.grey_void = counts if rule == DAVIS2017 and kind == "ids" and VOID_ID in counts else None
+        self.add(first, where, kind, counts)
+
+    def add(self, values: np.ndarray, where: tuple[str, str], kind: str | None = None,
+            counts: dict | None = None) -> None:
+        counts = _value_counts(values) if counts is None else counts
+        self.frames += 1
+        if kind is not None:
+            _count(self.kinds, _kind_class(kind), 0, where)
+        odd_here = False
+        if self.rule == DAVIS2016:
+            present = set(counts) - {0}
+            clean = present <= {VOID_ID} or present <= {1}  # 0/255 as in the files, or 0/1 as read_mask gives
+            if not clean and kind != "rgb":
+                for value in sorted(present - {VOID_ID}):
+                    _count(self.odd, value, counts[value], where)
+                odd_here = True
+        else:
+            for value, pixels in counts.items():
+                if value in (0, VOID_ID):
+                    continue
+                if value in self.missing:
+                    _count(self.late, value, pixels, where)
+                elif not (isinstance(value, int) and 1 <= value <= self.num_objects):
+                    _count(self.odd, value, pixels, where)
+                    odd_here = True
+        if odd_here:
+            self.odd_frames.append(where)
+
+    def messages(self) -> list[str]:
+        out: list[str] = []
+        read = self.frames
+        first_short = self.first_where[1]
+        if self.odd:
+            first = self.odd_frames[0][0]
+            frames = f"found in {len(self.odd_frames)} of {read} frames read (this is the first)"
+        if self.odd and self.rule == DAVIS2016:
+            out.append(f"{first}: DAVIS 2016 ground truth holds values other than 0 and 255: {_value_list(self.odd)}; "
+                       f"{frames}; read by the official DAVIS 2016 rule: every non-zero pixel is the object")
+        if self.odd and self.rule == DAVIS2017:
+            known = f"1..{self.num_objects}" if self.num_objects > 1 else "1"
+            verb = "are not objects" if len(self.odd) > 1 else "is not an object"
+            out.append(f"{first}: {_ids_word(len(self.odd))} {_value_list(self.odd)} {verb} (the first annotated "
+                       f"frame, {first_short}, has {_ids_word(self.num_objects)} {known}); {frames}; scored as "
+                       "background, as davis2017-evaluation does (its objects are 1 to the largest id of the first "
+                       "annotated frame)")
+        if self.missing:
+            parts = []
+            for object_id in self.missing:
+                tally = self.late.get(object_id)
+                parts.append(f"id {object_id}: {_number(tally.pixels)} px in {tally.frames} of {read} frames read, "
+                             f"first {tally.first_short}" if tally else
+                             f"id {object_id}: in none of the {read} frames read")
+            ids = ", ".join(str(i) for i in self.missing)
+            verb = "are" if len(self.missing) > 1 else "is"
+            out.append(f"{self.first_where[0]}: {_ids_word(len(self.missing))} {ids} {verb} missing from this first "
+                       f"annotated frame, whose largest id is {self.num_objects}; davis2017-evaluation scores every id "
+                       f"1..{self.num_objects} all the same, against the ground truth of the other frames "
+                       f"({'; '.join(parts)}): J = F = 1 in each frame where ground truth and prediction are both "
+                       "empty")
+        if self.grey_void is not None:
+            values = ", ".join(f"{v} ({_number(n)} px)" for v, n in self.grey_void.items() if v != 0)
+            out.append(f"{self.first_where[0]}: grey ground truth with 255 in its first annotated frame (values "
+                       f"{values}): 255 read as davis2017 void (background), the other values as object ids; DAVIS "
+                       "2016 ground truth (0/255) needs --format davis2016 (gt_format='davis2016')")
+        if self.rule == DAVIS2017 and len(self.kinds) > 1:
+            listing = ", ".join(f"{kind} in {tally.frames} (first {tally.first_short})"
+                                for kind, tally in self.kinds.items())
+            out.append(f"{self.first_where[0]}: ground-truth files of mixed kinds in sequence {self.sequence}: "
+                       f"{listing} of {read} frames read; each file is read by its own pixel values, as "
+                       "davis2017-evaluation does (palette index or grey level, 255 void)")
+        if self.rule == DAVIS2017 and "colour" in self.kinds:
+            tally = self.kinds["colour"]
+            out.append(f"{tally.first}: colour (RGB) ground truth in {tally.frames} of {read} frames read (this is "
+                       "the first), which davis2017-evaluation cannot read: colours read as ids, DAVIS palette colours "
+                       "as their index, other colours numbered in sorted colour order in each frame")
+        return out
+
+    def warn(self) -> None:
+        for message in self.messages():
+            warnings.warn(message, DataWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------- scoring
 
 
 def _check_prediction(frame: _Frame, num_objects: int, sequence: str) -> None:
@@ -118,7 +321,7 @@ def _check_prediction(frame: _Frame, num_objects: int, sequence: str) -> None:
 
 
 def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions: Sequence[int]) -> SequenceScore:
-    """Score the frames of one sequence; ``first_gt`` (void removed) defines the objects."""
+    """Score the frames of one sequence; ``first_gt`` (ids that score: void removed) defines the objects."""
     num_objects = int(first_gt.max(initial=0))
     if num_objects <= 0:
         raise DataError(EMPTY_FIRST_MASK, "the first annotated ground-truth frame has no object", None, name)
@@ -149,15 +352,18 @@ def _scored_positions(annotated_positions: Sequence[int], name: str) -> list[int
 
 def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence[np.ndarray | None],
                    annotated: Sequence[bool] | None = None, *, name: str = "sequence",
-                   frame_names: Sequence[str] | None = None) -> SequenceScore:
+                   frame_names: Sequence[str] | None = None, gt_format: str = DEFAULT_GT_FORMAT) -> SequenceScore:
     """Score one sequence given as arrays (e.g. predictions still in memory).
 
-    ``gt_frames[i]`` and ``pred_frames[i]`` are (H, W) id maps of frame ``i`` (``read_mask``'s
-    ids; 255 in ground truth is void). ``annotated[i]`` says whether frame ``i`` has ground
-    truth (``None``: every frame). Only annotated frames other than the first and the last are
-    scored; the other entries may be ``None``. ``name`` and ``frame_names`` are used in the
-    result and in error messages.
+    ``gt_frames[i]`` and ``pred_frames[i]`` are (H, W) id maps of frame ``i``. Ground truth is
+    read by the rule of ``gt_format``: ``davis2017``: ids, 255 is void; ``davis2016``: every
+    non-zero pixel is object 1 (0/255 as in the files, or 0/1 as ``read_mask`` gives them).
+    ``annotated[i]`` says whether frame ``i`` has ground truth (``None``: every frame). Only
+    annotated frames other than the first and the last are scored; the other entries may be
+    ``None``. ``name`` and ``frame_names`` are used in the result and in messages. Unexpected
+    ground-truth values give a :class:`~remn.data.masks.DataWarning` (see the module doc).
     """
+    _check_format(gt_format)
     count = len(gt_frames)
     if len(pred_frames) != count:
         raise ValueError(f"{name}: {count} ground-truth frames but {len(pred_frames)} predicted frames")
@@ -172,7 +378,9 @@ def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence
     if gt_frames[first_position] is None:
         raise DataError(MISSING_FRAME, "no ground truth for the first annotated frame", None,
                         f"{labels[first_position]} of {name}")
-    first_gt = _without_void(_ids(gt_frames[first_position], "ground truth", name, labels[first_position]))
+    first = _ids(gt_frames[first_position], "ground truth", name, labels[first_position])
+    audit = _Audit(name, gt_format, first, (f"frame {labels[first_position]} of {name}",
+                                            f"frame {labels[first_position]}"))
 
     def frames() -> Iterator[_Frame]:
         for position in scored:
@@ -181,10 +389,13 @@ def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence
                 raise DataError(MISSING_FRAME, "no ground truth for an annotated frame", None, f"{label} of {name}")
             if pred_frames[position] is None:
                 raise DataError(MISSING_FRAME, "no prediction for a scored frame", None, f"{label} of {name}")
-            gt = _without_void(_ids(gt_frames[position], "ground truth", name, label))
-            yield _Frame(label, gt, _ids(pred_frames[position], "prediction", name, label))
+            gt = _ids(gt_frames[position], "ground truth", name, label)
+            audit.add(gt, (f"frame {label} of {name}", f"frame {label}"))
+            yield _Frame(label, _objects(gt, gt_format), _ids(pred_frames[position], "prediction", name, label))
 
-    return _score(name, first_gt, frames(), scored)
+    score = _score(name, _objects(first, gt_format), frames(), scored)
+    audit.warn()
+    return score
 
 
 # ---------------------------------------------------------------- folders
@@ -276,33 +487,61 @@ def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, spars
     return plans
 
 
-def _score_plan(plan: _Plan) -> SequenceScore:
-    first_gt, _ = read_mask(plan.gt_files[0], frame=plan.gt_files[0].stem, void=VOID_ID, warn=False)
+def _score_plan(plan: _Plan, rule: str) -> SequenceScore:
+    first_path = plan.gt_files[0]
+    first, kind = _read_ground_truth(first_path)
+    audit = _Audit(plan.name, rule, first, (str(first_path), first_path.name), kind)
     scored = _scored_positions(range(len(plan.gt_files)), plan.name)
 
     def frames() -> Iterator[_Frame]:
         for position in scored:
             gt_path = plan.gt_files[position]
-            gt, _ = read_mask(gt_path, frame=gt_path.stem, void=VOID_ID, warn=False)
+            gt, gt_kind = _read_ground_truth(gt_path)
+            audit.add(gt, (str(gt_path), gt_path.name), gt_kind)
             pred_path = plan.pred_files[gt_path.stem]
             pred, _ = read_mask(pred_path, frame=gt_path.stem)
-            yield _Frame(gt_path.stem, gt, pred, pred_path)
+            yield _Frame(gt_path.stem, _objects(gt, rule), pred, pred_path)
 
-    return _score(plan.name, first_gt, frames(), scored)
+    score = _score(plan.name, _objects(first, rule), frames(), scored)
+    audit.warn()
+    return score
+
+
+def _rules(plans: Sequence[_Plan], gt_format: str, gt_root: Path) -> list[str]:
+    """The rule of each sequence: the format's, except that with ``davis2017`` a sequence whose first
+    annotated frame is a grey 0/255 mask is DAVIS 2016 ground truth (one warning names them all)."""
+    if gt_format == DAVIS2016:
+        return [DAVIS2016] * len(plans)
+    rules = []
+    for plan in plans:
+        _, kind = _read_ground_truth(plan.gt_files[0])
+        rules.append(DAVIS2016 if kind == "binary" else DAVIS2017)
+    grey = [plan.name for plan, rule in zip(plans, rules) if rule == DAVIS2016]
+    if grey:
+        count = f"{len(grey)} of {len(plans)} sequences ({_listing(grey)})" if len(plans) > 1 else f"sequence {grey[0]}"
+        warnings.warn(f"{gt_root}: grey 0/255 ground truth (DAVIS 2016) in {count}, which "
+                      "davis2017-evaluation cannot score (255 is its void, which leaves no object): read by the DAVIS "
+                      "2016 rule instead, every non-zero pixel is object 1; pass --format davis2016 "
+                      "(gt_format='davis2016') for DAVIS 2016 ground truth", DataWarning, stacklevel=3)
+    return rules
 
 
 def score_folders(gt_root: str | os.PathLike, pred_root: str | os.PathLike, sequences: Sequence[str] | None = None,
-                  sparse: bool = False, progress: bool = True) -> EvaluationResult:
+                  sparse: bool = False, progress: bool = True, gt_format: str = DEFAULT_GT_FORMAT) -> EvaluationResult:
     """Score ``pred_root/<seq>/<frame>.png`` against ``gt_root/<seq>/<frame>.png``.
 
     ``sequences``: the names to score (default: every folder of ``gt_root``, naturally sorted).
     ``sparse``: the ground truth annotates only some frames; the prediction may hold more.
+    ``gt_format``: the rule that reads the ground truth, ``davis2017`` (default) or ``davis2016``
+    (see the module doc); unexpected ground-truth values give a :class:`~remn.data.masks.DataWarning`.
     Every problem with the layout is reported before any scoring starts.
     """
+    _check_format(gt_format)
     plans = _plan(Path(gt_root), Path(pred_root), sequences, sparse)
+    rules = _rules(plans, gt_format, Path(gt_root))
     result = EvaluationResult()
-    for plan in tqdm(plans, desc="scoring", unit="seq", disable=not progress):
-        result.sequences.append(_score_plan(plan))
+    for plan, rule in tqdm(list(zip(plans, rules)), desc="scoring", unit="seq", disable=not progress):
+        result.sequences.append(_score_plan(plan, rule))
     return result
 
 
@@ -311,7 +550,7 @@ def score_folders(gt_root: str | os.PathLike, pred_root: str | os.PathLike, sequ
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m remn.evaluation.score",
-                                     description="Score predicted masks with the DAVIS 2017 semi-supervised protocol.")
+                                     description="Score predicted masks with the DAVIS semi-supervised protocol.")
     parser.add_argument("--gt", required=True, help="ground-truth folder: <sequence>/<frame>.png")
     parser.add_argument("--pred", required=True, help="prediction folder: <sequence>/<frame>.png")
     parser.add_argument("--out", help="folder for the CSV files (default: the prediction folder)")
@@ -320,15 +559,38 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: every folder of --gt)")
     parser.add_argument("--sparse", action="store_true",
                         help="the ground truth annotates only some frames (long-time video set)")
+    parser.add_argument("--format", dest="gt_format", choices=GT_FORMATS, default=DEFAULT_GT_FORMAT,
+                        help="how the ground truth is read: davis2017 (ids, 255 void, objects 1..the largest id of the "
+                        "first annotated frame; default) or davis2016 (0/255 masks, every non-zero pixel is the object)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+class _WarningLines(warnings.catch_warnings):
+    """Within it, every DataWarning is printed as one ``warning: ...`` line on stderr (above a progress bar)."""
+
+    def __enter__(self):
+        super().__enter__()
+        warnings.simplefilter("always", DataWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DataWarning):
+                tqdm.write(f"warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return self
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         sequences = read_sequence_list(args.sequences) if args.sequences else None
-        result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse, progress=not args.quiet)
+        with _WarningLines():
+            result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
+                                   progress=not args.quiet, gt_format=args.gt_format)
     except (DataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
