@@ -129,20 +129,23 @@ def _sigterm_raises() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
-    """Warnings about input data print as one ``warning:`` line (no source line, no category)."""
+    """Warnings about input data print as one ``warning:`` line (no source line, no category),
+    above any progress bar."""
+    from tqdm import tqdm
+
     from .data.masks import DataWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, DataWarning):
-            print(f"warning: {message}", file=sys.stderr if file is None else file)
+            tqdm.write(f"warning: {message}", file=sys.stderr if file is None else file)
         else:
             shown(message, category, filename, lineno, file, line)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
-        warnings.simplefilter("default", DataWarning)
+        warnings.simplefilter("always", DataWarning)
         yield
 
 

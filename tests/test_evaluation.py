@@ -329,7 +329,7 @@ def test_refuses_a_missing_sequence(folders, tmp_path: Path, capsys):
     with pytest.raises(DataError) as caught:
         score_folders(gt, pred, progress=False)
     assert caught.value.code == MISSING_SEQUENCE and "missing from the predictions: dog" in str(caught.value)
-    assert main(["--gt", str(gt), "--pred", str(pred), "--sequences", str(listing), "--quiet"]) == 2
+    assert main(["--gt", str(gt), "--pred", str(pred), "--sequences", str(listing), "--quiet"]) == 1  # bad data: exit status 1 (docs/errors.md)
     assert "missing from the predictions: dog" in capsys.readouterr().err
     listing.write_text("cat\nelk\n")
     with pytest.raises(DataError, match="missing from the ground truth: elk"):
@@ -346,7 +346,7 @@ def test_refuses_missing_frames_listing_them(folders, capsys):
     message = str(caught.value)
     assert caught.value.code == MISSING_FRAME
     assert "cat: 00002" in message and "dog: 00001" in message and "00004" not in message
-    assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 2
+    assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 1
     assert "cat: 00002" in capsys.readouterr().err
 
 
@@ -360,7 +360,7 @@ def test_refuses_unknown_predicted_ids(folders, capsys):
     assert caught.value.code == UNKNOWN_OBJECT
     message = str(caught.value)
     assert "dog" in message and "00002.png" in message and "predicted ids 2" in message
-    assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 2
+    assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 1
     assert "predicted ids 2 are not objects" in capsys.readouterr().err
 
 

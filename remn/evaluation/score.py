@@ -54,7 +54,7 @@ Command line (both folders laid out as ``<sequence>/<frame>.png``, frames matche
 
 prints the global table and writes the CSV files of :mod:`remn.evaluation.results` to
 ``--out`` (default: the prediction folder). Ground-truth warnings are printed as
-``warning: ...`` lines. It exits with status 2 and a message on bad input.
+``warning: ...`` lines. It exits with status 1 and one ``error:`` line on bad input (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -566,41 +566,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _WarningLines(warnings.catch_warnings):
-    """Within it, every DataWarning is printed as one ``warning: ...`` line on stderr (above a progress bar)."""
-
-    def __enter__(self):
-        super().__enter__()
-        warnings.simplefilter("always", DataWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, DataWarning):
-                tqdm.write(f"warning: {message}", file=sys.stderr)
-            else:
-                shown(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        return self
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from remn.cli import run_command
+
     args = _parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         sequences = read_sequence_list(args.sequences) if args.sequences else None
-        with _WarningLines():
-            result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
-                                   progress=not args.quiet, gt_format=args.gt_format)
-    except (DataError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out_dir = Path(args.out) if args.out else Path(args.pred)
-    global_path, sequence_path = write_csvs(result, out_dir, args.split)
-    title = (f"Global results for {args.split} ({result.num_objects} objects in "
-             f"{len(result.sequences)} sequences)")
-    print(format_global_table(result.global_table(), title))
-    print(f"wrote {global_path} and {sequence_path}")
-    return 0
+        result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
+                               progress=not args.quiet, gt_format=args.gt_format)
+        out_dir = Path(args.out) if args.out else Path(args.pred)
+        global_path, sequence_path = write_csvs(result, out_dir, args.split)
+        title = (f"Global results for {args.split} ({result.num_objects} objects in "
+                 f"{len(result.sequences)} sequences)")
+        print(format_global_table(result.global_table(), title))
+        print(f"wrote {global_path} and {sequence_path}")
+        return 0
+
+    return run_command(body, interrupted="no scores were written")
 
 
 if __name__ == "__main__":
