@@ -280,6 +280,10 @@ class _Decoding:
             self.container.close()
             raise DataError(UNREADABLE, "this file has no video stream (audio only?)", path)
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:
+            self.container.close()
+            raise DataError(UNREADABLE, "PyAV's FFmpeg has no decoder for this video's codec; re-export "
+                            "the video as H.264 (mp4)", path)
         self.stream.thread_type = "SLICE"  # see _ffmpeg_log: no frame threads
         self.stopped: str | None = None
         self.mark = mark
@@ -299,18 +303,25 @@ class _Decoding:
                                 self.path) from None
         self.stopped = None
         self.mark = mark
-        self._frames = self._decode(mark)
+        self._frames = self._decode(mark, after_seek=True)
 
     def next(self):
         """The next decoded frame (av.VideoFrame), or None at the end or where decoding stops."""
         with _ffmpeg_log():
             return next(self._frames, None)
 
-    def _decode(self, mark: int):
+    def _decode(self, mark: int, after_seek: bool = False):
+        """Frames until the end or the first damage. Just after a seek, frames flagged corrupt
+        before the first good one are leading frames whose references lie before the seek point
+        (the decoder usually drops them itself); they are skipped, not taken for damage."""
         av = _pyav()
+        leading = after_seek
         try:
             for packet in self.container.demux(self.stream):
                 for frame in packet.decode():
+                    if frame.is_corrupt and leading:
+                        continue
+                    leading = False
                     if frame.is_corrupt:
                         said = _ffmpeg_says(mark, self.demuxer)
                         self.stopped = "a damaged frame" + (f"; FFmpeg: {said}" if said else "")
