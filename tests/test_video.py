@@ -222,7 +222,8 @@ def test_corrupt_packet_in_the_middle_stops_decoding_there(tmp_path, clip, capfd
     path = faststart_mp4(tmp_path / "clip.mp4", clip)
     offset, size = samples(path)[10]
     data = bytearray(path.read_bytes())
-    data[offset + size // 4: offset + size // 4 + 32] = np.random.default_rng(0).integers(0, 256, 32, np.uint8).tobytes()
+    garbage = np.random.default_rng(0).integers(0, 256, 32, np.uint8).tobytes()
+    data[offset + size // 4: offset + size // 4 + 32] = garbage  # inside frame 10's data
     path.write_bytes(bytes(data))
     with pytest.raises(DataError) as caught:
         VideoFileFrames(path)
