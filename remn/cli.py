@@ -98,6 +98,8 @@ def _failure_line(error: BaseException) -> tuple[str, int]:
         return str(error), EXIT_FAILED
     if isinstance(error, BatchSplitError):  # a batch size that does not fit the processes: configuration
         return str(error), EXIT_USAGE
+    if isinstance(error, OSError) and error.errno is None:  # raised with a message of ours
+        return str(error), EXIT_FAILED
     if isinstance(error, OSError):
         where = error.filename or ""
         reason = error.strerror or str(error)

@@ -41,7 +41,7 @@ from remn.data.masks import (
     read_mask,
     save_mask,
 )
-from remn.data.video import FrameSource, ImageFolderFrames, VideoFileFrames
+from remn.data.video import FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
 from remn.cli import parse_args, run_command
 from remn.outputs import OutputError, OutputFolder, atomic_write_text
 
@@ -55,17 +55,20 @@ OutputInUseError = OutputError
 """The output folder cannot take this run's results (an :class:`~remn.outputs.OutputError`)."""
 
 
-def open_input(path: str | Path) -> FrameSource:
-    """A video file or a folder of frames."""
+def open_input(path: str | Path, allow_truncated: bool = False) -> FrameSource:
+    """A video file or a folder of frames, checked: a video is decoded once (a file cut short is
+    refused unless ``allow_truncated``), every frame of a folder has its header read."""
     path = Path(path)
     if path.is_dir():
         frames = list_files(path, IMAGE_EXTENSIONS)
         if not frames:
             raise DataError(NO_FRAMES, f"no frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder", path)
-        return ImageFolderFrames(frames)
+        source = ImageFolderFrames(frames)
+        source.check_headers()
+        return source
     if not path.exists():
         raise DataError("unreadable-image", "input not found", path)
-    return VideoFileFrames(path)
+    return VideoFileFrames(path, allow_truncated=allow_truncated)
 
 
 @dataclass
@@ -157,19 +160,11 @@ class _Writer:
         self.colours = _colour_table(palette)
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.error: BaseException | None = None
-        self.video = None
-        if overlay_path is not None:
-            import cv2
-
-            self.video = cv2.VideoWriter(str(overlay_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-            if not self.video.isOpened():
-                raise RuntimeError(f"{overlay_path}: OpenCV cannot write an mp4 video here")
+        self.video = H264Writer(overlay_path, fps, size) if overlay_path is not None else None
         self.thread = threading.Thread(target=self._run, name="remn-writer", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        import cv2
-
         while True:
             item = self.queue.get()
             if item is None:
@@ -180,8 +175,7 @@ class _Writer:
             try:
                 save_mask(self.mask_dir / f"{name}.png", labels.astype(np.uint8), palette=self.palette)
                 if self.video is not None:
-                    shown = overlay_frame(image, labels, self.colours, index)
-                    self.video.write(cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+                    self.video.write(overlay_frame(image, labels, self.colours, index))
             except BaseException as error:  # reported by the main thread
                 self.error = error
 
@@ -199,7 +193,7 @@ class _Writer:
         self.queue.put(None)
         self.thread.join()
         if self.video is not None:
-            self.video.release()
+            self.video.close()
         if self.error is not None and not abort:
             raise self.error
 
@@ -217,9 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
-    parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4")
+    parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
     parser.add_argument("--fps", type=float, default=None, help="overlay frame rate (default: the input's, or 25)")
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="segment the frames that decode from a video file cut short, with a warning")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier `remn segment` run's results in --output once this run has succeeded")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -237,7 +233,7 @@ def run(args: argparse.Namespace) -> dict:
     inputs = [("input", args.input), ("--checkpoint", args.checkpoint),
               *((f"mask {path}", path) for _, path in specs)]
     output = OutputFolder.claim(args.output, COMMAND, overwrite=args.overwrite, inputs=inputs)
-    source = open_input(args.input)
+    source = open_input(args.input, allow_truncated=args.allow_truncated)
     first = source.read(0)
     height, width = first.shape[:2]
     given = load_masks(specs, source, (width, height), args.resize_masks)

@@ -76,7 +76,11 @@ def test_video_file_gives_one_mask_per_frame_and_an_overlay(mp4, masks, tmp_path
     record = json.loads((out / "segment.json").read_text())
     assert record["frames"] == FRAMES and record["objects"] == [1, 4]
     assert _video_frame_count(out / "overlay.mp4") == FRAMES
-    assert not any(p.name.startswith(".partial") for p in out.iterdir())
+    import av
+
+    with av.open(str(out / "overlay.mp4")) as container:  # H.264 in mp4: browsers play it
+        assert container.streams.video[0].codec_context.name == "h264"
+    assert not any(p.name.startswith(".") and p.name != ".remn-output.json" for p in out.iterdir())
 
 
 def test_frame_folder_outputs_keep_the_input_names(masks, tmp_path):
@@ -237,3 +241,36 @@ def test_a_signal_in_the_middle_keeps_the_earlier_results(earlier, tmp_path, sig
     assert child.returncode == status
     assert "Traceback" not in err and "no results were replaced" in err
     assert _snapshot(out) == before and not (out / ".remn-staging").exists()
+
+
+def test_a_video_cut_short_is_refused_unless_allowed(masks, tmp_path, capsys):
+    from remn.data.synthetic import generate_video
+    from test_video import cut, faststart_mp4
+
+    whole = faststart_mp4(tmp_path / "whole.mp4", generate_video(3, frames=20, height=HEIGHT, width=WIDTH).frames)
+    broken, decodable = cut(whole, 0.5)
+    assert 0 < decodable < 20
+    out = tmp_path / "out"
+    base = [str(broken), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu",
+            "--size", "32"]
+    err = _error(capsys, base)
+    assert "whole_cut.mp4" in err and f"frame {decodable}: decoding stops here" in err
+    assert "the container declares 20 frames" in err and "--allow-truncated" in err
+    assert "[mov," not in err and "Traceback" not in err  # no raw FFmpeg or Python lines
+    assert not out.exists()
+    assert segment([*base, "--allow-truncated"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {broken}: only {decodable} frames decode" in err
+    assert len(list((out / "masks").iterdir())) == decodable
+
+
+def test_a_broken_frame_in_a_folder_is_found_before_anything_is_written(masks, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    for index, frame in enumerate(_frames(6)):
+        save_image(folder / f"{index}.jpg", frame)
+    data = (folder / "4.jpg").read_bytes()
+    (folder / "4.jpg").write_bytes(data[: len(data) // 2])  # cut short: the header still reads
+    err = _error(capsys, [str(folder), "--mask", str(masks["first"]), "--output", str(tmp_path / "out"),
+                          "--quiet", "--device", "cpu"])
+    assert "4.jpg" in err and "truncated JPEG" in err
+    assert not (tmp_path / "out").exists()
