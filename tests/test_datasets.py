@@ -307,3 +307,26 @@ def test_real_davis2016_sequences_read_and_check_cleanly():
     assert not report.all_problems
     assert [v.annotated for v in report.videos] == [50, 40, 60]
     assert isinstance(DAVIS2016(DAVIS_MINI), DAVIS2016)
+
+
+def test_davis2016_input_mask_with_a_stray_value_is_one_object_with_a_warning(tmp_path):
+    import warnings
+
+    from remn.data.masks import DataWarning
+    from remn.data.vos import DAVIS2016
+
+    frames = tmp_path / "JPEGImages" / "480p" / "swan"
+    masks = tmp_path / "Annotations" / "480p" / "swan"
+    for index in range(3):
+        save_image(frames / f"{index:05d}.jpg", np.full((24, 32, 3), 90, np.uint8))
+    first = np.zeros((24, 32), np.uint8)
+    first[4:12, 4:12] = 255
+    first[5, 5] = 128  # a stray value, as image editors leave
+    Image.fromarray(first, mode="L").save(masks.mkdir(parents=True) or masks / "00000.png")
+    video = DAVIS2016(tmp_path).video("swan")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels, info = video.read_input_mask(0)
+    assert info.ids == (1,) and labels[4:12, 4:12].all() and labels.sum() == 64  # every non-zero pixel
+    assert len(caught) == 1 and issubclass(caught[0].category, DataWarning)
+    assert "00000.png" in str(caught[0].message) and "128" in str(caught[0].message)

@@ -712,6 +712,9 @@ class Video:
     max_objects: int | None = None
     binary_output: bool = False
     """Write 0/255 grey PNGs (DAVIS 2016) instead of palette PNGs."""
+    binary_input: bool = False
+    """Read the given masks by DAVIS 2016's rule: every non-zero pixel is object 1 (a value other
+    than 0 and 255 gets a warning)."""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -756,6 +759,13 @@ class Video:
         """The given mask of frame ``index`` (ids as in the file)."""
         labels, info = read_mask(self.masks[index], frame=self.names[index], expected_size=expected_size,
                                  max_objects=self.max_objects, void=self.void)
+        if self.binary_input and info.ids and info.ids != (1,):
+            found = ", ".join(str(i) for i in info.ids[:8])
+            warnings.warn(f"{self.masks[index]}: DAVIS 2016 mask holds values other than 0 and 255 ({found}); read "
+                          "by the official DAVIS 2016 rule: every non-zero pixel is the object", DataWarning,
+                          stacklevel=2)
+            labels = (labels > 0).astype(labels.dtype)
+            info = MaskInfo(kind="binary", ids=(1,), size=info.size, palette=info.palette)
         if index == self.first_annotated and not info.ids:
             raise DataError(EMPTY_FIRST_MASK, "first-frame mask has no object pixels",
                             self.masks[index], self.names[index])

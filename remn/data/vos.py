@@ -164,7 +164,7 @@ class _DAVISLayout(VOSDataset):
         palette = None if self.binary_output else (_palette_of(masks[0]) or DAVIS_PALETTE)
         return Video(name=name, frames=frames, masks=masks, palette=palette, void=255 if not
                      self.binary_output else None, max_objects=self.max_objects,
-                     binary_output=self.binary_output)
+                     binary_output=self.binary_output, binary_input=self.binary_output)
 
 
 class DAVIS2016(_DAVISLayout):
