@@ -14,14 +14,21 @@ Start from weights with ``--load-weights stcn.pth`` (STCN's released files or a 
 Several stages in one launch: ``train.stages=[static,main,rrm]``. The run goes to
 ``<train.run_dir>/<run name>`` (default ``runs/<config name>``).
 
+Ctrl-C (SIGINT) or SIGTERM (a scheduler; torchrun passes both on to its processes)
+finishes the current optimiser step, writes ``checkpoints/latest.pt`` and prints one line
+with the command that continues the run; a second Ctrl-C stops at once, keeping the
+previous checkpoint (it is written atomically).
+
 Exit status: 0 done (or stopped by ``--stop-after``), 1 training error, 2 bad
-arguments or configuration, 3 non-finite loss (the last good checkpoint is kept).
+arguments or configuration, 3 non-finite loss (the last good checkpoint is kept),
+130 interrupted by SIGINT, 143 interrupted by SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from remn.model.checkpoint import CheckpointError
     from remn.training import (BatchSplitError, NonFiniteLossError, Trainer, TrainingError, VideoDataSource,
                                init_distributed, shutdown_distributed)
+    from remn.training.trainer import TrainingInterrupted
 
     ctx = init_distributed(cfg.runtime.device)
     try:
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except TrainingInterrupted as exc:  # SIGINT/SIGTERM in Trainer.run: it printed what was saved
+        return exc.exit_code
     except (TrainingError, CheckpointError, BatchSplitError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -81,5 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_distributed(ctx)
 
 
+class _SignalOutsideTraining(BaseException):
+    """SIGINT/SIGTERM before ``Trainer.run`` takes the signals over, or after it gave them back."""
+
+
+def _outside_training(signum: int, frame: object) -> None:
+    raise _SignalOutsideTraining(signum)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, _outside_training)
+    try:
+        sys.exit(main())
+    except _SignalOutsideTraining as _stop:
+        print(f"interrupted ({signal.Signals(_stop.args[0]).name}) outside the training loop: no training was lost",
+              file=sys.stderr)
+        sys.exit(128 + _stop.args[0])

@@ -22,7 +22,7 @@ from torch.utils.data import DistributedSampler
 from ..runtime import resolve_device
 
 __all__ = ["DistributedContext", "init_distributed", "shutdown_distributed", "BatchSplitError", "split_batch",
-           "ResumableSampler", "all_reduce_mean", "any_process", "gather_objects"]
+           "ResumableSampler", "all_reduce_mean", "any_process", "max_over_processes", "gather_objects"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,19 @@ def any_process(flag: bool, ctx: DistributedContext) -> bool:
     packed = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
     dist.all_reduce(packed, op=dist.ReduceOp.MAX)
     return bool(packed.item() > 0)
+
+
+def max_over_processes(value: int, ctx: DistributedContext) -> int:
+    """The largest of every process's ``value`` (``value`` itself for one process).
+
+    One all-reduce of a single integer when distributed: the training loop calls it every
+    iteration to agree on a stop signal (0: none), so every process stops at the same step.
+    """
+    if not ctx.distributed:
+        return int(value)
+    packed = torch.tensor([int(value)], dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX)
+    return int(packed.item())
 
 
 def gather_objects(obj: object, ctx: DistributedContext) -> list[object]:
