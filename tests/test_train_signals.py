@@ -203,6 +203,7 @@ def test_a_second_signal_during_the_save_leaves_the_previous_checkpoint_and_the_
 def test_signals_during_setup_and_between_stages_lose_nothing(tmp_path, monkeypatch):
     cfg = _config(tmp_path, "train.stages=[static,main]", "train.static.iterations=1", "train.main.iterations=1")
     start_stage = Trainer.start_stage
+    before = signal.getsignal(signal.SIGTERM)
 
     def signalled_setup(self, index, state=None):
         start_stage(self, index, state)
@@ -231,7 +232,7 @@ def test_signals_during_setup_and_between_stages_lose_nothing(tmp_path, monkeypa
     signalled_setup.stage = None
     summary = Trainer(cfg, FakeSource(count=1), tmp_path / "run", resume=True, progress=False).run()
     assert summary.finished and summary.final_weights.name == "main_final.pth"
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # given back after a normal return too
+    assert signal.getsignal(signal.SIGTERM) == before  # given back after a normal return too
 
 
 class _SignalsItself(MovingSquares):
@@ -299,7 +300,7 @@ def test_stop_signals_count_and_give_back():
 def _stop_worker(rank: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=60))
+                            timeout=datetime.timedelta(seconds=30))
     ctx = init_distributed("cpu", rank=rank, world_size=2, local_rank=rank)
     try:
         cfg = _config(Path(out_dir), "train.main.iterations=6", "train.main.batch_size=2")
@@ -334,3 +335,31 @@ def test_two_processes_stop_at_the_same_step_when_one_is_signalled(tmp_path):
     assert ranks[0]["agreed"] == ranks[1]["agreed"] == 7
     checkpoint = load_training_checkpoint(tmp_path / "ddp" / "checkpoints" / "latest.pt")
     assert checkpoint["iteration"] == 2 and len(checkpoint["rng"]) == 2 and checkpoint["world_size"] == 2
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """The process has a handler for ``sig`` (Linux: the SigCgt mask of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_a_signal_before_training_starts_exits_without_a_traceback(tmp_path):
+    child = subprocess.Popen(_command(tmp_path / "none", tmp_path, "early", workers=0), cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
+    try:
+        deadline = time.monotonic() + 30
+        while not _catches(child.pid, signal.SIGTERM):  # train.py has taken the signal over: still importing
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.01)
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 143, out + err
+    assert err.strip() == "interrupted (SIGTERM) outside the training loop: no training was lost"
+    assert not (tmp_path / "early" / "checkpoints" / "latest.pt").exists()
