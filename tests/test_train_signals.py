@@ -4,10 +4,11 @@ second signal stops at once and keeps the previous checkpoint; loader workers ig
 signals; several processes agree on the step to stop at; the handlers are given back.
 
 The end-to-end tests run ``python train.py`` as a child on a tiny generated video set
-(``remn.data.synthetic``, the demo configuration at 32x32, the encoders frozen) and signal
-its process group, as a terminal's Ctrl-C, torchrun or a scheduler do. They wait for the
-first periodic checkpoint (``train.save_every=2``) and signal during the next step, so the
-interrupted run saves iteration 3, after the last periodic save.
+(``remn.data.synthetic``: 3 videos, the demo configuration at 32x32, batch 1, the encoders
+frozen) and signal its process group, as a terminal's Ctrl-C, torchrun or a scheduler do.
+They wait for the line ``max_skip 5 from epoch 1`` in ``train.log``, written right after
+step 4 (the first step of epoch 1), so the signal arrives after the periodic checkpoint of
+step 3 (``train.save_every=3``) and the run stops at step 4 or 5.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from remn.training.trainer import StopSignals, TrainingInterrupted, load_trainin
 from conftest import REPO
 from test_training import CONFIG, FakeSource, MovingSquares
 
-ITERATIONS = 4
-SAVE_EVERY = 2
+ITERATIONS = 6
+SAVE_EVERY = 3
+AFTER_STEP_4 = "synthetic: max_skip 5 from epoch 1"
 INTERRUPTED_LINE = re.compile(r"^interrupted \((SIG\w+)\) at stage 'synthetic' iteration (\d+): checkpoint saved to "
                               r"(\S+); continue with: (.+)$", re.M)
 
@@ -56,7 +58,7 @@ def videos(tmp_path_factory) -> Path:
     from remn.data.synthetic import layout_spec, write_dataset
 
     root = tmp_path_factory.mktemp("signals") / "videos"
-    write_dataset(root, layout="davis", videos=2, seed=0, val_fraction=0.0, workers=1, progress=False,
+    write_dataset(root, layout="davis", videos=3, seed=0, val_fraction=0.0, workers=1, progress=False,
                   spec=layout_spec("davis", frames=6, height=48, width=48))
     return root
 
@@ -65,25 +67,25 @@ def _command(videos: Path, run_dir: Path, name: str, workers: int) -> list[str]:
     return [sys.executable, "train.py", "--config", "configs/demo.yaml", "--run-name", name, "--no-progress",
             f"data.synthetic_root={videos}", f"train.run_dir={run_dir}", "data.crop_size=32", "runtime.device=cpu",
             "train.synthetic.batch_size=1", f"train.synthetic.iterations={ITERATIONS}",
-            "train.synthetic.freeze_encoders=true", f"train.num_workers={workers}", f"train.save_every={SAVE_EVERY}"]
+            "train.synthetic.freeze_encoders=true", f"train.num_workers={workers}", f"train.save_every={SAVE_EVERY}",
+            "data.max_skip_start=3", "data.skip_values=[5,5,5,5,5]"]  # max_skip changes at epoch 1 (step 4)
 
 
 def _environment() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _interrupt(command: list[str], latest: Path, signals: list[int]) -> subprocess.CompletedProcess:
-    """Start ``command`` in its own process group, wait for the first periodic checkpoint, let
-    the next step start, then send ``signals`` to the whole group (0.1 s apart)."""
+def _interrupt(command: list[str], log: Path, signals: list[int]) -> subprocess.CompletedProcess:
+    """Start ``command`` in its own process group, wait until step 4 is done (``train.log``),
+    then send ``signals`` to the whole group (0.1 s apart)."""
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=_environment(), start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not latest.is_file():
+        while not (log.is_file() and AFTER_STEP_4 in log.read_text()):
             assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "no checkpoint after 60 s"
-            time.sleep(0.05)
-        time.sleep(0.2)  # past the check that follows the periodic save: into the next step
+            assert time.monotonic() < deadline, "step 4 not done after 60 s"
+            time.sleep(0.02)
         for number, sig in enumerate(signals):
             if number:
                 time.sleep(0.1)
@@ -104,7 +106,7 @@ def _quiet(err: str) -> None:
 def _interrupt_and_resume(videos: Path, tmp_path: Path, sig: int, workers: int) -> None:
     name = f"run-{signal.Signals(sig).name}"
     latest = tmp_path / name / "checkpoints" / "latest.pt"
-    stopped = _interrupt(_command(videos, tmp_path, name, workers), latest, [sig])
+    stopped = _interrupt(_command(videos, tmp_path, name, workers), tmp_path / name / "train.log", [sig])
     assert stopped.returncode == 128 + sig, stopped.stdout + stopped.stderr
     _quiet(stopped.stderr)
     found = INTERRUPTED_LINE.search(stopped.stdout)
@@ -112,8 +114,8 @@ def _interrupt_and_resume(videos: Path, tmp_path: Path, sig: int, workers: int) 
     signal_name, iteration, saved_to, continue_with = found.groups()
     assert signal_name == signal.Signals(sig).name and Path(saved_to) == latest
     checkpoint = load_training_checkpoint(latest)
-    # the step that was running finished and was saved: after the last periodic checkpoint (2)
-    assert checkpoint["iteration"] == int(iteration) == SAVE_EVERY + 1 and not checkpoint["completed"]
+    # the step that was running finished and was saved: after the last periodic checkpoint (3)
+    assert checkpoint["iteration"] == int(iteration) and int(iteration) in (4, 5) and not checkpoint["completed"]
     assert found.group(0) in (tmp_path / name / "train.log").read_text()
     words = shlex.split(continue_with)
     assert words[-1] == "--resume" and words[1:-1] == _command(videos, tmp_path, name, workers)[1:]
@@ -141,12 +143,13 @@ def test_sigterm_to_the_process_group_with_loader_workers_exits_143_and_resumes(
 @pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_previous_checkpoint(videos, tmp_path):
     latest = tmp_path / "twice" / "checkpoints" / "latest.pt"
-    stopped = _interrupt(_command(videos, tmp_path, "twice", workers=1), latest, [signal.SIGINT, signal.SIGINT])
+    stopped = _interrupt(_command(videos, tmp_path, "twice", workers=1), tmp_path / "twice" / "train.log",
+                         [signal.SIGINT, signal.SIGINT])
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     _quiet(stopped.stderr)
-    assert f"interrupted again (SIGINT) at stage 'synthetic' iteration {SAVE_EVERY}: stopped at once; the last " \
-           f"checkpoint, {latest} (stage 'synthetic' iteration {SAVE_EVERY}), is intact; continue with: " \
-           in stopped.stdout
+    assert re.search(r"^interrupted again \(SIGINT\) at stage 'synthetic' iteration [45]: stopped at once; the last "
+                     + re.escape(f"checkpoint, {latest} (stage 'synthetic' iteration {SAVE_EVERY}), is intact; "
+                                 "continue with: "), stopped.stdout, re.M), stopped.stdout
     assert load_training_checkpoint(latest)["iteration"] == SAVE_EVERY
     assert sorted(p.name for p in latest.parent.iterdir()) == ["latest.pt"]  # no temporary file left
 
