@@ -14,6 +14,11 @@ Start from weights with ``--load-weights stcn.pth`` (STCN's released files or a 
 Several stages in one launch: ``train.stages=[static,main,rrm]``. The run goes to
 ``<train.run_dir>/<run name>`` (default ``runs/<config name>``).
 
+Ctrl-C (SIGINT) or SIGTERM (a scheduler; torchrun passes both on to its processes)
+finishes the current optimiser step, writes ``checkpoints/latest.pt`` and prints one line
+with the command that continues the run; a second Ctrl-C stops at once, keeping the
+previous checkpoint (it is written atomically).
+
 Exit status: 0 done (or stopped by ``--stop-after``), 1 training error, 2 bad
 arguments or configuration, 3 non-finite loss (the last good checkpoint is kept), 130 Ctrl-C,
 143 SIGTERM (docs/errors.md). ``key=value`` overrides may come anywhere on the line.
@@ -51,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)
-    return run_command(lambda: _train(args, argv))
+    return run_command(lambda: _train(args, argv), interrupted="outside the training loop, no training was lost")
 
 
 def _train(args, argv: list[str] | None) -> int:
@@ -61,7 +66,7 @@ def _train(args, argv: list[str] | None) -> int:
     if cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
 
-    from remn.training import Trainer, VideoDataSource, init_distributed, shutdown_distributed
+    from remn.training import Trainer, TrainingInterrupted, VideoDataSource, init_distributed, shutdown_distributed
 
     ctx = init_distributed(cfg.runtime.device)
     try:
@@ -73,6 +78,8 @@ def _train(args, argv: list[str] | None) -> int:
         if ctx.is_main and summary.finished:
             print(f"training finished: {summary.final_weights}")
         return 0
+    except TrainingInterrupted as stop:  # SIGINT/SIGTERM in Trainer.run: it printed what was saved
+        return stop.exit_code
     finally:
         shutdown_distributed(ctx)
 

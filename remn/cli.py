@@ -9,7 +9,7 @@ Exit statuses of every command:
 2    bad command line or configuration (unknown option, bad override, missing config, no GPU)
 3    ``train``: the loss became non-finite (the last good checkpoint is kept)
 130  interrupted by Ctrl-C (SIGINT)
-143  stopped by SIGTERM
+143  interrupted by SIGTERM
 ==== ==========================================================================
 """
 
@@ -26,7 +26,7 @@ import warnings
 from typing import Callable, Iterator
 
 from .config import REMNConfig, load_config
-from .errors import EXIT_FAILED, EXIT_NON_FINITE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
+from .errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
 __all__ = ["add_config_arguments", "config_from_args", "parse_args", "split_overrides", "run_command", "Terminated",
            "UsageError"]
@@ -89,15 +89,12 @@ def config_from_args(args: argparse.Namespace, extra: list[str] | tuple[str, ...
 
 def _failure_line(error: BaseException) -> tuple[str, int]:
     """The one line and the exit status for an expected failure; ``("", -1)`` for a bug."""
+    from .data.masks import DataError  # until DataError derives from REMNError
+
     if isinstance(error, REMNError):
         return str(error), error.exit_status
-    from .data.masks import DataError  # until DataError derives from REMNError
-    from .training.distributed import BatchSplitError
-
     if isinstance(error, DataError):
         return str(error), EXIT_FAILED
-    if isinstance(error, BatchSplitError):  # a batch size that does not fit the processes: configuration
-        return str(error), EXIT_USAGE
     if isinstance(error, OSError) and error.errno is None:  # raised with a message of ours
         return str(error), EXIT_FAILED
     if isinstance(error, OSError):
@@ -106,10 +103,6 @@ def _failure_line(error: BaseException) -> tuple[str, int]:
         fix = {28: "free some space or choose another --output", 13: "check the folder's permissions or choose "
                "another --output", 30: "choose a writable --output"}.get(error.errno or 0, "check the path")
         return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}", EXIT_FAILED
-    from .training import NonFiniteLossError, TrainingError  # until they derive from REMNError
-
-    if isinstance(error, TrainingError):
-        return str(error), EXIT_NON_FINITE if isinstance(error, NonFiniteLossError) else EXIT_FAILED
     return "", -1
 
 
@@ -162,9 +155,9 @@ def run_command(body: Callable[[], int], interrupted: Callable[[], str] | str | 
         with _sigterm_raises(), _warnings_as_lines():
             return body()
     except KeyboardInterrupt as stop:
-        name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         note = interrupted() if callable(interrupted) else interrupted
-        print(f"\nstopped by {name}" + (f": {note}" if note else ""), file=sys.stderr)
+        print(f"\ninterrupted ({name})" + (f": {note}" if note else ""), file=sys.stderr)
         return EXIT_SIGTERM if isinstance(stop, Terminated) else EXIT_SIGINT
     except Exception as error:  # expected failures only; the rest is re-raised below
         line, status = _failure_line(error)

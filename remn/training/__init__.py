@@ -17,7 +17,7 @@ from .logging import RunFolder, TrainLogger, clip_image
 from .loss import bootstrap_fraction, bootstrapped_cross_entropy, clip_segmentation_loss, mask_iou
 from .step import ClipOutput, ClipPass, first_frame_prob
 from .trainer import (BatchStream, DataPosition, DataSource, NonFiniteLossError, Trainer, TrainingError,
-                      TrainSummary, VideoDataSource, load_initial_weights, load_training_checkpoint,
+                      TrainingInterrupted, TrainSummary, VideoDataSource, load_initial_weights, load_training_checkpoint,
                       resolve_precision)
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "TrainSummary",
     "TrainingError",
     "NonFiniteLossError",
+    "TrainingInterrupted",
     "DataSource",
     "VideoDataSource",
     "BatchStream",

@@ -19,10 +19,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from ..errors import EXIT_USAGE, REMNError
 from ..runtime import resolve_device
 
-__all__ = ["DistributedContext", "init_distributed", "shutdown_distributed", "BatchSplitError", "split_batch",
-           "ResumableSampler", "all_reduce_mean", "any_process", "gather_objects"]
+__all__ = ["DistributedContext", "init_distributed", "shutdown_distributed", "BatchSplitError", "LaunchError", "split_batch",
+           "ResumableSampler", "all_reduce_mean", "any_process", "max_over_processes", "gather_objects"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        raise RuntimeError(f"environment variable {name}={value!r} is not an integer") from exc
+        raise LaunchError(f"environment variable {name}={value!r} is not an integer; launch with torchrun, which "
+                          "sets it, or unset it for one process") from exc
 
 
 def init_distributed(device: str = "auto", *, init_method: str | None = None, rank: int | None = None,
@@ -75,10 +77,11 @@ def init_distributed(device: str = "auto", *, init_method: str | None = None, ra
         return DistributedContext(device=chosen)
     if chosen.type == "cuda":
         if device not in ("auto", "cuda"):
-            raise RuntimeError(f"runtime.device={device!r} names one GPU, but {world_size} processes run; "
+            raise LaunchError(f"runtime.device={device!r} names one GPU, but {world_size} processes run; "
                                "use runtime.device=cuda (each process takes GPU LOCAL_RANK)")
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible")
+            raise LaunchError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "
+                              "start at most as many processes per node as GPUs (torchrun --nproc_per_node)")
         chosen = torch.device("cuda", local_rank)
         torch.cuda.set_device(chosen)
         backend = "nccl"
@@ -96,8 +99,18 @@ def shutdown_distributed(ctx: DistributedContext) -> None:
         dist.destroy_process_group()
 
 
-class BatchSplitError(ValueError):
-    """A global batch that does not split evenly over processes and accumulation steps."""
+class LaunchError(REMNError, RuntimeError):
+    """A process group that cannot start as launched (environment variables, GPUs per process):
+    exit status 2."""
+
+    exit_status = EXIT_USAGE
+
+
+class BatchSplitError(REMNError, ValueError):
+    """A global batch that does not split evenly over processes and accumulation steps (a
+    configuration problem: exit status 2)."""
+
+    exit_status = EXIT_USAGE
 
 
 def split_batch(global_batch: int, world_size: int, accumulation: int, where: str = "batch_size") -> int:
@@ -171,6 +184,19 @@ def any_process(flag: bool, ctx: DistributedContext) -> bool:
     packed = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
     dist.all_reduce(packed, op=dist.ReduceOp.MAX)
     return bool(packed.item() > 0)
+
+
+def max_over_processes(value: int, ctx: DistributedContext) -> int:
+    """The largest of every process's ``value`` (``value`` itself for one process).
+
+    One all-reduce of a single integer when distributed: the training loop calls it every
+    iteration to agree on a stop signal (0: none), so every process stops at the same step.
+    """
+    if not ctx.distributed:
+        return int(value)
+    packed = torch.tensor([int(value)], dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX)
+    return int(packed.item())
 
 
 def gather_objects(obj: object, ctx: DistributedContext) -> list[object]:

@@ -17,6 +17,17 @@ epoch may differ (workers take batches round-robin from their own random streams
 
 Everything in a checkpoint is a tensor or a plain Python value, so it is read with
 ``torch.load(weights_only=True)``.
+
+Stopping. While :meth:`Trainer.run` runs, SIGINT (Ctrl-C) and SIGTERM (a scheduler, or
+torchrun passing either on) ask the run to stop: the current optimiser step finishes,
+``latest.pt`` is written and :class:`TrainingInterrupted` is raised with one line saying
+what was saved and the command that continues the run (``train.py`` exits 130 or 143).
+Every process checks for a signal at the same point of each iteration (one all-reduce of
+one integer when distributed), so they all stop at the same step; ``save_checkpoint`` is
+collective. A second signal stops at once without saving (``latest.pt`` is written
+atomically, so the previous one is intact); a third ends the process with ``os._exit`` in
+case the cleanup hangs. Loader workers ignore both signals, so only the main process
+decides. The previous handlers are restored when ``run`` returns.
 """
 
 from __future__ import annotations
@@ -26,6 +37,11 @@ import gc
 import math
 import os
 import random
+import shlex
+import shutil
+import signal
+import sys
+import threading
 import time
 import warnings
 from collections import Counter
@@ -41,11 +57,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..config import REMNConfig, StageConfig, TrainConfig, config_to_yaml
+from ..errors import EXIT_NON_FINITE, REMNError
 from ..model import REMN, build_model
 from ..model.checkpoint import CheckpointError, atomic_save, load_stcn_checkpoint, read_state_dict, save_weights
 from ..runtime import autocast, resolve_device, seed_everything
 from .distributed import (DistributedContext, ResumableSampler, all_reduce_mean, any_process, gather_objects,
-                          split_batch)
+                          max_over_processes, split_batch)
 from .logging import RunFolder, TrainLogger, clip_image
 from .loss import bootstrap_fraction, clip_segmentation_loss, mask_iou
 from .step import ClipOutput, ClipPass
@@ -55,6 +72,10 @@ __all__ = [
     "TrainSummary",
     "TrainingError",
     "NonFiniteLossError",
+    "TrainingInterrupted",
+    "StopSignals",
+    "STOP_SIGNALS",
+    "resume_command",
     "DataSource",
     "VideoDataSource",
     "DataPosition",
@@ -78,12 +99,151 @@ ENCODER_MODULES = ("key_encoder", "key_proj", "key_comp", "value_encoder")
 """Top-level modules a stage with ``freeze_encoders`` keeps fixed."""
 
 
-class TrainingError(RuntimeError):
+class TrainingError(REMNError, RuntimeError):
     """Training cannot go on (bad data, nothing to resume, a run folder in use...)."""
 
 
 class NonFiniteLossError(TrainingError):
-    """The loss became NaN or infinite; the run stopped without saving that step."""
+    """The loss became NaN or infinite; the run stopped without saving that step (exit status 3)."""
+
+    exit_status = EXIT_NON_FINITE
+
+
+class TrainingInterrupted(BaseException):
+    """SIGINT or SIGTERM stopped :meth:`Trainer.run`; ``train.py`` exits with :attr:`exit_code`.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that ``except Exception`` does not
+    swallow it. The message (also in ``train.log``) says what was saved and how to continue.
+
+    Attributes:
+        signal_name: ``"SIGINT"`` or ``"SIGTERM"``.
+        exit_code: 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM.
+        immediate: a second signal stopped the run at once, without saving.
+        checkpoint: ``latest.pt`` when the run has one (None: nothing was saved yet).
+    """
+
+    def __init__(self, message: str, signum: int, *, immediate: bool = False,
+                 checkpoint: Path | None = None) -> None:
+        super().__init__(message)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + int(signum)
+        self.immediate = immediate
+        self.checkpoint = checkpoint
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""The signals :class:`StopSignals` takes over: Ctrl-C and a scheduler's (or torchrun's) stop."""
+
+
+class _StopAtOnce(BaseException):
+    """Raised by the handler on a second signal; :meth:`Trainer.run` turns it into TrainingInterrupted."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+
+class StopSignals:
+    """SIGINT and SIGTERM as requests to stop, while active (``with StopSignals() as stop:``).
+
+    The first signal only records its number in :attr:`requested`; the training loop looks at
+    it once per iteration. The second raises wherever the main thread is (to stop at once),
+    the third ends the process with ``os._exit(128 + signal)`` in case the cleanup hangs. The
+    previous handlers come back when the block ends. Signals reach the main thread only: in
+    another thread this does nothing (:attr:`active` stays False). A forked child that
+    inherited the handler (a loader worker before its init function runs) ignores the signal.
+    """
+
+    def __init__(self) -> None:
+        self.requested = 0
+        """Number of the first signal received (0: none)."""
+        self.active = False
+        self._received = 0
+        self._pid = os.getpid()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            self._pid = os.getpid()
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        self._previous.clear()
+        self.active = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._pid:
+            return
+        self._received += 1
+        if self._received == 1:
+            self.requested = int(signum)
+        elif self._received == 2:
+            raise _StopAtOnce(signum)
+        else:
+            name = signal.Signals(signum).name
+            os.write(2, f"interrupted ({name}) a third time: exiting at once; the last checkpoint on disk is "
+                        "kept\n".encode())
+            os._exit(128 + int(signum))
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Loader workers' init: ignore SIGINT and SIGTERM. Ctrl-C reaches the terminal's whole
+    process group, torchrun and schedulers signal process groups; a worker that died of it
+    would make the loader raise in the main process before it can save. Workers still end
+    with the main process (the loader stops them; they also watch their parent)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _is_option(word: str, option: str, shortest: int) -> bool:
+    """``word`` names ``option`` (argparse accepts unambiguous prefixes, and ``--opt=value``)."""
+    name = word.split("=", 1)[0]
+    return len(name) >= shortest and option.startswith(name)
+
+
+def resume_command(argv: Sequence[str], resume: bool = True, environ: Mapping[str, str] | None = None) -> str:
+    """The command that continues a run launched with ``argv`` (``sys.argv``: script, then arguments).
+
+    ``--load-weights FILE`` is replaced by ``--resume`` (``resume=False``: the command as it
+    was, to start again). The interpreter is named as on ``PATH`` when it is the one found
+    there, else by its full path; under torchrun the launcher and its process counts come first.
+    """
+    env = os.environ if environ is None else environ
+    script, args = str(argv[0]), [str(a) for a in argv[1:]]
+    if resume:
+        kept: list[str] = []
+        has_resume = False
+        i = 0
+        while i < len(args):
+            word = args[i]
+            if word == "--":  # only positional arguments follow
+                break
+            if _is_option(word, "--load-weights", 3):
+                i += 1 if "=" in word else 2
+                continue
+            has_resume = has_resume or _is_option(word, "--resume", 4)
+            kept.append(word)
+            i += 1
+        args = kept + ([] if has_resume else ["--resume"]) + args[i:]
+    words = shlex.join([script, *args])
+    if "TORCHELASTIC_RUN_ID" in env:
+        nodes = env.get("GROUP_WORLD_SIZE", "1") or "1"
+        launcher = f"torchrun --nproc_per_node={env.get('LOCAL_WORLD_SIZE', '1')}"
+        if nodes != "1":
+            launcher = f"torchrun --nnodes={nodes} --nproc_per_node={env.get('LOCAL_WORLD_SIZE', '1')} " \
+                       "<this launch's rendezvous options>"
+        return f"{launcher} {words}"
+    python = sys.executable or "python"
+    short = os.path.basename(python)
+    found = shutil.which(short)
+    if found is not None and os.path.abspath(found) == os.path.abspath(python):
+        python = short
+    return f"{shlex.quote(python)} {words}"
 
 
 class DataSource(Protocol):
@@ -297,7 +457,7 @@ class BatchStream:
         generator = torch.Generator().manual_seed(_derived_seed(self.seed, p.epoch, self.ctx.rank))
         loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self.sampler,
                             num_workers=self.num_workers, pin_memory=self.ctx.device.type == "cuda",
-                            drop_last=True, generator=generator)
+                            drop_last=True, generator=generator, worker_init_fn=_ignore_stop_signals)
         self._iterator = iter(loader)
 
     def _next_epoch(self) -> None:
@@ -369,7 +529,8 @@ class Trainer:
         resume: continue from ``checkpoints/latest.pt``.
         load_weights: initial network weights (REMN or STCN file); not with ``resume``.
         progress: show a tqdm bar (rank 0).
-        argv: the command line, recorded in ``run.json``.
+        argv: the command line (``sys.argv``), recorded in ``run.json`` and used for the
+            command that continues the run after an interruption.
     """
 
     def __init__(self, cfg: REMNConfig, data: DataSource, run_folder: RunFolder | str | Path,
@@ -381,6 +542,7 @@ class Trainer:
         self.device = self.ctx.device
         self.folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(run_folder)
         self.progress = progress
+        self.argv = [str(a) for a in argv] if argv is not None else None
         if resume and load_weights is not None:
             raise TrainingError("--resume continues from the run's own checkpoint; do not combine it with "
                                 "--load-weights")
@@ -413,6 +575,12 @@ class Trainer:
         self.stage_index = 0
         self.iteration = 0
         self._launch_iterations = 0
+        self._signals: StopSignals | None = None
+        self._saved: tuple[int, int, bool] | None = None
+        """(stage index, iteration, completed) of ``latest.pt`` as this process knows it; None: none yet."""
+        if self.checkpoint is not None:
+            ckpt = self.checkpoint
+            self._saved = (int(ckpt["stage_index"]), int(ckpt["iteration"]), bool(ckpt["completed"]))
 
     # ------------------------------------------------------------------ stages
     @property
@@ -573,8 +741,11 @@ class Trainer:
     def save_checkpoint(self, completed: bool = False) -> None:
         """Write ``latest.pt`` atomically (collective: every process must call it)."""
         rng = gather_objects(capture_rng_state(self.device), self.ctx)
-        if not self.ctx.is_main:
-            return
+        if self.ctx.is_main:
+            self._write_checkpoint(completed, rng)
+        self._saved = (self.stage_index, self.iteration, completed)
+
+    def _write_checkpoint(self, completed: bool, rng: list[object]) -> None:
         state = {
             "format": CHECKPOINT_FORMAT,
             "config": config_to_yaml(self.cfg),
@@ -627,9 +798,29 @@ class Trainer:
             bar.set_postfix(loss=f"{values['loss/total']:.4f}", iou=f"{values['iou']:.3f}", lr=f"{values['lr']:.2g}")
 
     # ------------------------------------------------------------------ loop
-    def run(self, stop_after: int | None = None) -> TrainSummary:
+    def run(self, stop_after: int | None = None, catch_signals: bool = True) -> TrainSummary:
         """Train every remaining stage; ``stop_after``: stop (with a checkpoint) after that
-        many iterations of this launch."""
+        many iterations of this launch.
+
+        ``catch_signals``: while this runs (in the main thread), SIGINT and SIGTERM stop the
+        run after the current step with a checkpoint (see the module's docstring); the
+        previous handlers come back when it returns.
+
+        Raises:
+            TrainingInterrupted: a signal stopped the run (the message says what was saved).
+        """
+        signals = StopSignals() if catch_signals else None
+        with signals if signals is not None else contextlib.nullcontext():
+            self._signals = signals
+            try:
+                return self._run_with_settings(stop_after)
+            except _StopAtOnce as stop:
+                raise self._interrupted(stop.signum, f"at stage {self.stage_name!r} iteration {self.iteration}",
+                                        immediate=True) from None
+            finally:
+                self._signals = None
+
+    def _run_with_settings(self, stop_after: int | None) -> TrainSummary:
         previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
                     torch.backends.cudnn.deterministic)
         if self.train_cfg.deterministic:
@@ -659,17 +850,70 @@ class Trainer:
             self.checkpoint = None
         final = None
         for index in range(start, len(stages)):
+            self._stop_if_signalled(f"before stage {stages[index]!r}")
             self.start_stage(index, state)
             if state is not None:
                 self._restore_rng(state)
                 state = None
+            self._stop_if_signalled(f"during the setup of stage {self.stage_name!r}")
             if not self._train_stage(stop_after):
                 return TrainSummary(self.history, False, None)
             final = self.folder.weights(self.stage_name)
         if start >= len(stages):
             self.logger.message("every stage of this run is already complete; nothing to do")
             final = self.folder.weights(stages[-1])
+        if self._signals is not None and self._signals.requested:
+            self.logger.message(f"note: {signal.Signals(self._signals.requested).name} arrived as the last stage "
+                                "finished; every stage is complete")
         return TrainSummary(self.history, True, final)
+
+    # ------------------------------------------------------------------ stopping
+    def _stop_if_signalled(self, where: str, in_loop: bool = False) -> None:
+        """Stop the run when a process received SIGINT/SIGTERM (collective: every process calls
+        this at the same points). In the loop, save first unless ``latest.pt`` is up to date."""
+        if self._signals is None:
+            return
+        signum = max_over_processes(self._signals.requested, self.ctx)
+        if not signum:
+            return
+        if in_loop and not self._up_to_date():
+            self.save_checkpoint()
+        raise self._interrupted(signum, where, in_loop=in_loop)
+
+    def _up_to_date(self) -> bool:
+        """``latest.pt`` holds the current position (a completed stage k counts as stage k+1 at 0)."""
+        if self._saved is None:
+            return False
+        index, iteration, completed = self._saved
+        saved = (index + 1, 0) if completed else (index, iteration)
+        return saved == (self.stage_index, self.iteration)
+
+    def _describe_saved(self) -> str:
+        index, iteration, completed = self._saved
+        name = self.train_cfg.stages[index]
+        return f"stage {name!r} complete" if completed else f"stage {name!r} iteration {iteration}"
+
+    def _interrupted(self, signum: int, where: str, immediate: bool = False,
+                     in_loop: bool = False) -> TrainingInterrupted:
+        """Log the line that says what a signal stopped and how to continue; the exception to raise."""
+        name = signal.Signals(signum).name
+        latest = self.folder.latest
+        if self._saved is None:  # no latest.pt: the same command starts again
+            state = "stopped at once; nothing was saved yet" if immediate else "nothing was lost (no iteration had run)"
+            hint = "start again with: " + (resume_command(self.argv, resume=False) if self.argv else "the same call")
+        else:
+            if immediate:
+                state = f"stopped at once; the last checkpoint, {latest} ({self._describe_saved()}), is intact"
+            elif in_loop:
+                state = f"checkpoint saved to {latest}"
+            else:
+                state = f"nothing was lost: {latest} ({self._describe_saved()}) is up to date"
+            hint = "continue with: " + (resume_command(self.argv) if self.argv else "Trainer(..., resume=True)")
+        text = f"interrupted{' again' if immediate else ''} ({name}) {where}: {state}; {hint}"
+        self.logger.message(text)
+        self.logger.flush()
+        return TrainingInterrupted(text, signum, immediate=immediate,
+                                   checkpoint=latest if self._saved is not None else None)
 
     def _restore_rng(self, ckpt: Mapping[str, Any]) -> None:
         states = ckpt["rng"]
@@ -706,14 +950,13 @@ class Trainer:
                 last = it == stage.iterations
                 if it % cfg.weights_every == 0 and not last:
                     self._save_weights(final=False)
-                saved = False
                 if it % cfg.save_every == 0 and not last:
                     self.save_checkpoint()
-                    saved = True
                 if last:
                     break
+                self._stop_if_signalled(f"at stage {self.stage_name!r} iteration {it}", in_loop=True)
                 if stop_after is not None and self._launch_iterations >= stop_after:
-                    if not saved:
+                    if not self._up_to_date():
                         self.save_checkpoint()
                     self.logger.message(f"stopped after {self._launch_iterations} iteration(s) at "
                                         f"{self.stage_name} iteration {it}; continue with --resume")
