@@ -366,3 +366,19 @@ def test_a_signal_before_training_starts_exits_without_a_traceback(tmp_path):
     assert child.returncode == 143, out + err
     assert err.strip() == "interrupted (SIGTERM): outside the training loop, no training was lost"
     assert not (tmp_path / "early" / "checkpoints" / "latest.pt").exists()
+
+
+def test_a_run_folder_with_foreign_files_or_inside_the_data_is_refused(tmp_path):
+    from remn.config import load_config
+    from remn.outputs import OutputError
+    from remn.training import Trainer, TrainingError
+
+    cfg = load_config("demo", [f"data.synthetic_root={tmp_path / 'data'}", f"train.run_dir={tmp_path / 'runs'}"])
+    folder = tmp_path / "runs" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(TrainingError, match=r"does not write \(notes.txt\)"):
+        Trainer(cfg, data=None, run_folder=folder)
+    assert (folder / "notes.txt").read_text() == "mine" and sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    with pytest.raises(OutputError, match="inside the data.synthetic_root"):
+        Trainer(cfg, data=None, run_folder=tmp_path / "data" / "run")

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..config import REMNConfig, config_to_yaml
 from ..data.masks import DAVIS_PALETTE
+from ..outputs import atomic_write_text
 
 __all__ = ["RunFolder", "TrainLogger", "git_state", "environment_info", "clip_image"]
 
@@ -126,11 +127,11 @@ class RunFolder:
         text = config_to_yaml(cfg)
         config_path = self.root / "config.yaml"
         if not config_path.is_file():
-            config_path.write_text(text)
+            atomic_write_text(config_path, text)
             config_file = config_path.name
         elif config_path.read_text() != text:
             config_file = f"config-launch{len(launches)}.yaml"
-            (self.root / config_file).write_text(text)
+            atomic_write_text(self.root / config_file, text)
         else:
             config_file = config_path.name
         launches.append({
@@ -142,7 +143,7 @@ class RunFolder:
             "git": git_state(),
             "environment": environment_info(device),
         })
-        info_path.write_text(json.dumps({"launches": launches}, indent=2) + "\n")
+        atomic_write_text(info_path, json.dumps({"launches": launches}, indent=2) + "\n")
         return config_file
 
 

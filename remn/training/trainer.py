@@ -58,6 +58,7 @@ from tqdm import tqdm
 
 from ..config import REMNConfig, StageConfig, TrainConfig, config_to_yaml
 from ..errors import EXIT_NON_FINITE, REMNError
+from ..outputs import check_not_overlapping
 from ..model import REMN, build_model
 from ..model.checkpoint import CheckpointError, atomic_save, load_stcn_checkpoint, read_state_dict, save_weights
 from ..runtime import autocast, resolve_device, seed_everything
@@ -549,6 +550,16 @@ class Trainer:
         if not resume and self.folder.latest.is_file():
             raise TrainingError(f"{self.folder.root} already holds a run (checkpoints/latest.pt); continue it with "
                                 "--resume or choose another --run-name")
+        data = cfg.data
+        check_not_overlapping(self.folder.root, [(f"data.{key}", getattr(data, key)) for key in
+                                                 ("davis_root", "youtube_root", "static_root", "bl30k_root",
+                                                  "synthetic_root") if getattr(data, key)]
+                              + [("--load-weights file", load_weights)])
+        foreign = self.folder.foreign_entries()
+        if foreign:
+            raise TrainingError(f"{self.folder.root}: holds files a training run does not write ({', '.join(foreign[:5])}"
+                                f"{' ...' if len(foreign) > 5 else ''}); they are left alone. Choose another --run-name "
+                                "or train.run_dir")
         self.precision = resolve_precision(self.train_cfg.precision, self.device)
         self.checkpoint = load_training_checkpoint(self.folder.latest) if resume else None
         if self.checkpoint is not None and list(self.checkpoint["stages"]) != list(self.train_cfg.stages):
