@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
+from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
@@ -132,9 +133,17 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     inputs = [("--data-root", data_root), ("--gt", gt_root), ("--checkpoint", checkpoint),
               ("--subset file", subset_file)]
     folder = OutputFolder.claim(output, COMMAND, overwrite=overwrite, inputs=inputs, allow_existing=True)
+    if score and gt_root is not None and not Path(gt_root).is_dir():
+        raise DataError(BAD_LAYOUT, "ground-truth folder not found; check --gt (a folder of <video>/<frame>.png), "
+                        "or leave it out to use the benchmark's", gt_root)
     dataset = open_benchmark_dataset(spec, data_root)
     if subset is not None:
         dataset.restrict(list(subset))
+    if not dataset.videos:
+        listing = getattr(dataset, "list_file", None)
+        where = f"the video list {listing} is empty" if listing is not None else "the dataset holds no videos"
+        raise DataError(NO_FRAMES, f"no videos to evaluate: {where}; check --data-root"
+                        + (" and --subset" if subset is not None else ""), data_root)
     device = device or next(model.parameters()).device
     state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
              "config": config_to_yaml(cfg), "videos": list(dataset.videos)}
