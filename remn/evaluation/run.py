@@ -38,7 +38,7 @@ from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
 from remn.model.network import REMN
-from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text
+from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
 
 __all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
@@ -193,11 +193,14 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
             if labels is not None:
                 video.save_output(video_staging, frame, labels)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(video_staging, final)
+        if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
+            shutil.rmtree(final)
         per_video[name] = {"frames": steps, "objects": len(objects), "seconds": seconds,
                            "fps": steps / seconds if seconds > 0 else None, "bank_size": bank_sizes,
                            "rrm_reductions": len(core.bank.reductions)}
-        _write_timing(timing_path, per_video, cfg, device, spec)
+        with signals_held():  # the video's folder and its timing go in together (a resume trusts both)
+            os.replace(video_staging, final)
+            _write_timing(timing_path, per_video, cfg, device, spec)
     if partial_root.exists():
         shutil.rmtree(partial_root)
     timing = _write_timing(timing_path, per_video, cfg, device, spec)
