@@ -67,13 +67,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [*spec.protocol, *args.overrides])
     data_root = args.data_root or spec.data_root
     if not data_root:
-        raise UsageError(f"benchmark {spec.name!r} needs --data-root")
+        raise UsageError(f"benchmark {spec.name!r} has no default data root; pass --data-root (the dataset "
+                         "folder, laid out as docs/data.md describes)")
     subset = None
     if args.subset is not None:
         if not args.subset.is_file():
             raise UsageError(f"{args.subset}: subset file not found (--subset wants a text file with one video "
                              "name per line)")
         subset = [line.strip() for line in args.subset.read_text().splitlines() if line.strip()]
+        if not subset:
+            raise UsageError(f"{args.subset}: the subset file names no video (--subset wants a text file with one "
+                             "video name per line)")
     seed_everything(cfg.runtime.seed)
     device = resolve_device(cfg.runtime.device)
     model = build_model(cfg)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args, argv: list[str] | None) -> int:
     cfg = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
-        raise UsageError("--stop-after must be at least 1")
+        raise UsageError(f"--stop-after {args.stop_after}: give a number of iterations of at least 1")
     if cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
 

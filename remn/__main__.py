@@ -19,8 +19,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     import importlib
 
+    from remn.cli import run_command
+
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    # the commands' own main() turn their failures into one line; this also covers a command
+    # whose main() does not go through run_command itself (``check``)
+    return run_command(lambda: module.main(argv[1:]), interrupted="nothing was written")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
+import os
 import re
 import signal
 import sys
@@ -87,21 +89,30 @@ def config_from_args(args: argparse.Namespace, extra: list[str] | tuple[str, ...
     return load_config(args.config, [*extra, *args.overrides])
 
 
+def _one_line(text: str) -> str:
+    """Every message is one line, whatever a library put into it."""
+    return " ".join(str(text).split())
+
+
 def _failure_line(error: BaseException) -> tuple[str, int]:
     """The one line and the exit status for an expected failure; ``("", -1)`` for a bug."""
     from .data.masks import DataError  # until DataError derives from REMNError
 
     if isinstance(error, REMNError):
-        return str(error), error.exit_status
+        return _one_line(str(error)), error.exit_status
     if isinstance(error, DataError):
-        return str(error), EXIT_FAILED
+        return _one_line(str(error)), EXIT_FAILED
     if isinstance(error, OSError) and error.errno is None:  # raised with a message of ours
-        return str(error), EXIT_FAILED
+        return _one_line(str(error)), EXIT_FAILED
     if isinstance(error, OSError):
         where = error.filename or ""
         reason = error.strerror or str(error)
-        fix = {28: "free some space or choose another --output", 13: "check the folder's permissions or choose "
-               "another --output", 30: "choose a writable --output"}.get(error.errno or 0, "check the path")
+        fix = {errno.ENOSPC: "free some space or choose another --output",
+               errno.EACCES: "check the folder's permissions or choose another --output",
+               errno.EROFS: "choose a writable --output", errno.ENOENT: "check the path",
+               errno.EISDIR: "give a file here, not a folder",
+               errno.ENOTDIR: "a part of this path is a file, not a folder; check the path",
+               }.get(error.errno or 0, "check the path")
         return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}", EXIT_FAILED
     return "", -1
 
@@ -159,6 +170,10 @@ def run_command(body: Callable[[], int], interrupted: Callable[[], str] | str | 
         note = interrupted() if callable(interrupted) else interrupted
         print(f"\ninterrupted ({name})" + (f": {note}" if note else ""), file=sys.stderr)
         return EXIT_SIGTERM if isinstance(stop, Terminated) else EXIT_SIGINT
+    except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing left to say, nowhere to say it
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nothing
+        return EXIT_FAILED
     except Exception as error:  # expected failures only; the rest is re-raised below
         line, status = _failure_line(error)
         if status < 0:

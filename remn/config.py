@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -380,9 +381,20 @@ def _validate(cfg: REMNConfig, origin: str) -> None:
                         f"{cfg.memory.asm_max_interval}")
     if cfg.memory.asm_stride < 1:
         problems.append(f"memory.asm_stride={cfg.memory.asm_stride} must be at least 1")
+    if cfg.inference.size == 0 or cfg.inference.size < -1:
+        problems.append(f"inference.size={cfg.inference.size} must be a positive shorter side in pixels, or -1 for "
+                        "the input size")
+    if cfg.inference.chunk_size < 0:
+        problems.append(f"inference.chunk_size={cfg.inference.chunk_size} must be >= 0 (0: no chunking)")
     problems.extend(_data_problems(cfg.data))
     if problems:
         raise ConfigError(f"{origin}: " + "; ".join(problems))
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    """A library's message as one line: whitespace runs (newlines too) become one space."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> object:
@@ -390,20 +402,39 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> object:
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise ConfigError(f"config files include each other in a loop: {chain}")
+        raise ConfigError(f"config files include each other in a loop: {chain}; remove one of these base: entries")
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        if seen:
+            raise ConfigError(f"{path}: config file not found, named by 'base:' in {seen[-1]}; fix that base: "
+                              "entry (a path relative to the file that names it)")
+        raise ConfigError(f"config file not found: {path}; check the --config path")
     try:
         node = OmegaConf.load(path)
     except Exception as exc:  # yaml errors come in several classes
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(exc)}); fix the file at the line named") from exc
     if not OmegaConf.is_dict(node):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values (e.g. 'memory:' and below it "
+                          "'  rrm: false'); see configs/remn.yaml")
     base = node.pop("base", None)
     if base is None:
         return node
     parent = _read_yaml((path.parent / str(base)), (*seen, path))
     return OmegaConf.merge(parent, node)
+
+
+def _omegaconf_problem(exc: Exception) -> str:
+    """An OmegaConf or YAML error as one line naming the setting and the fix."""
+    if not isinstance(exc, OmegaConfBaseException):  # YAML that does not parse, in an override's value
+        said = " ".join(str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part)
+        return f"an override's value is not valid YAML ({_one_line(said or exc)}); quote it or fix its brackets"
+    text = _one_line((str(exc).splitlines() or [type(exc).__name__])[0])
+    key = getattr(exc, "full_key", None)
+    where = f"{key}: " if key else ""
+    if type(exc).__name__ == "ConfigKeyError":
+        fix = "no such setting; check its spelling (docs/config.md lists every setting)"
+    else:
+        fix = "give a value of the type docs/config.md lists for it"
+    return f"{where}{text}; {fix}"
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -423,7 +454,8 @@ def find_config(name: str | Path) -> Path:
             return candidate
     known = ", ".join(sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix()
                              for p in CONFIG_DIR.rglob("*.yaml") if p.name != "benchmarks.yaml"))
-    raise ConfigError(f"config file not found: {name} (neither a file nor one of the project's configs: {known})")
+    raise ConfigError(f"config file not found: {name}; pass --config a YAML file or one of the project's configs: "
+                      f"{known}")
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> REMNConfig:
@@ -446,13 +478,15 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             schema = OmegaConf.merge(schema, _read_yaml(find_config(path)))
         bad = [o for o in overrides if "=" not in o or o.startswith("=")]
         if bad:
-            raise ConfigError(f"overrides must look like key=value, got {bad}")
+            raise ConfigError(f"overrides must look like key=value, got {bad}; write e.g. memory.rrm=false")
         if overrides:
             origin = f"{origin} with overrides {list(overrides)}"
             schema = OmegaConf.merge(schema, OmegaConf.from_dotlist(list(overrides)))
         cfg = OmegaConf.to_object(schema)
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"{origin}: {exc}".strip()) from exc
+    except ConfigError:
+        raise
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        raise ConfigError(f"{origin}: {_omegaconf_problem(exc)}") from exc
     assert isinstance(cfg, REMNConfig)
     _validate(cfg, origin)
     return cfg

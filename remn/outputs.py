@@ -70,7 +70,8 @@ def atomic_write(path: str | os.PathLike, write, suffix: str | None = None) -> N
         except FileExistsError:
             continue
     else:  # pragma: no cover - 100 stale files of this very process and thread
-        raise OutputError(f"{path.parent}: cannot create a temporary file for {path.name}")
+        raise OutputError(f"{path.parent}: cannot create a temporary file for {path.name}; remove the stale "
+                          f".{path.name}.* files there")
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -87,16 +88,34 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back (delivered on exit) around a few renames that must not be cut
-    in half. Only the main thread can do this; elsewhere (and on Windows) it does nothing."""
-    block = getattr(signal, "pthread_sigmask", None)
-    if block is None or threading.current_thread() is not threading.main_thread():
+    in half. Only the main thread can do this; elsewhere it does nothing.
+
+    The Python handlers are swapped for one that only notes the signal, and the signals noted are
+    raised again, to the handlers that were in place, when the block ends. (Blocking the signals
+    with ``pthread_sigmask`` would hold them in the main thread only: with any other thread
+    running, a tqdm monitor for instance, the kernel hands the signal to that thread and Python
+    runs the handler in the main thread anyway, in the middle of the renames.)
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    noted: list[int] = []
+
+    def note(signum, frame) -> None:
+        noted.append(signum)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: set outside Python, and it could not be put back
+            previous[sig] = signal.signal(sig, note)
     try:
         yield
     finally:
-        block(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(noted):  # once each, in the order they came
+            signal.raise_signal(sig)
 
 
 # ------------------------------------------------------------------------- inputs
@@ -106,10 +125,12 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
 
-def check_not_overlapping(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
+def check_not_overlapping(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]],
+                          option: str = "--output") -> None:
     """Refuse an output folder equal to, inside or containing an input.
 
     ``inputs``: ``(what, path)`` pairs, e.g. ``("--data-root", root)``; ``None`` paths are skipped.
+    ``option``: what sets the output folder, named in the message.
     """
     out = _resolved(output)
     for what, path in inputs:
@@ -117,12 +138,12 @@ def check_not_overlapping(output: str | os.PathLike, inputs: Iterable[tuple[str,
             continue
         given = _resolved(path)
         if out == given:
-            raise OutputError(f"{output}: the output folder is the {what} ({path}); choose another --output")
+            raise OutputError(f"{output}: the output folder is the {what} ({path}); choose another {option}")
         if given in out.parents:
-            raise OutputError(f"{output}: the output folder is inside the {what} ({path}); choose an --output "
+            raise OutputError(f"{output}: the output folder is inside the {what} ({path}); choose {option} "
                               "outside your input data")
         if out in given.parents:
-            raise OutputError(f"{output}: the output folder contains the {what} ({path}); choose an --output "
+            raise OutputError(f"{output}: the output folder contains the {what} ({path}); choose {option} "
                               "that holds no input")
 
 
@@ -168,14 +189,14 @@ class OutputFolder:
         overlapping an input.
         """
         root = Path(root)
-        check_not_overlapping(root, inputs)
+        check_not_overlapping(root, inputs, option)
         if root.exists() and not root.is_dir():
             raise OutputError(f"{root}: exists and is not a folder; choose a folder for {option}")
         folder = cls(root, command, None)
         if not root.is_dir():
             return folder
         folder._recover()
-        folder.manifest = _read_manifest(root)
+        folder.manifest = _read_manifest(root, option)
         listed = set(folder.manifest["entries"]) if folder.manifest else set()
         foreign = [p.name for p in root.iterdir() if p.name not in _OWN and p.name not in listed]
         if foreign:
@@ -267,7 +288,7 @@ class OutputFolder:
                 self.root.rmdir()
 
 
-def _read_manifest(root: Path) -> dict | None:
+def _read_manifest(root: Path, option: str = "--output") -> dict | None:
     path = root / MANIFEST
     if not path.is_file():
         return None
@@ -275,12 +296,12 @@ def _read_manifest(root: Path) -> dict | None:
         manifest = json.loads(path.read_text())
     except ValueError as exc:
         raise OutputError(f"{path}: unreadable ({exc}); this folder's contents cannot be told apart from yours, so "
-                          "nothing is replaced. Choose another --output") from None
+                          f"nothing is replaced. Choose another {option}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or \
             not isinstance(manifest.get("entries"), list) or not all(isinstance(e, str) for e in manifest["entries"]):
         raise OutputError(f"{path}: not a manifest this version writes (expected format {FORMAT!r}); choose another "
-                          "--output")
+                          f"{option}")
     bad = [e for e in manifest["entries"] if not e or "/" in e or e in (".", "..") or e in _OWN]
     if bad:
-        raise OutputError(f"{path}: lists entries that are not plain names ({bad[:3]}); choose another --output")
+        raise OutputError(f"{path}: lists entries that are not plain names ({bad[:3]}); choose another {option}")
     return manifest

@@ -31,7 +31,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
+        raise DeviceError(f"device {name!r} is not a device name; set --device (runtime.device) to auto, cpu, "
+                          "cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             build = f"torch {torch.__version__}" + (f" built for CUDA {torch.version.cuda}" if torch.version.cuda
@@ -40,9 +41,11 @@ def resolve_device(name: str = "auto") -> torch.device:
                               "--device cpu (runtime.device=cpu) or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"device {name!r} was asked for, but this machine has {torch.cuda.device_count()} "
-                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1}); name one of those, or use "
+                              "cuda or auto")
     elif device.type not in ("cpu", "mps"):
-        raise DeviceError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+        raise DeviceError(f"device {name!r} is not supported; set --device (runtime.device) to auto, cpu, cuda "
+                          "or cuda:N")
     return device
 
 

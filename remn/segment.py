@@ -36,6 +36,8 @@ from remn.data.masks import (
     MISSING_FIRST_MASK,
     NO_FRAMES,
     SIZE_MISMATCH,
+    TOO_MANY_OBJECTS,
+    UNREADABLE,
     DataError,
     list_files,
     read_mask,
@@ -62,12 +64,13 @@ def open_input(path: str | Path, allow_truncated: bool = False) -> FrameSource:
     if path.is_dir():
         frames = list_files(path, IMAGE_EXTENSIONS)
         if not frames:
-            raise DataError(NO_FRAMES, f"no frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder", path)
+            raise DataError(NO_FRAMES, f"no frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder; pass a folder of "
+                            "frame images or a video file", path)
         source = ImageFolderFrames(frames)
         source.check_headers()
         return source
     if not path.exists():
-        raise DataError("unreadable-image", "input not found", path)
+        raise DataError(UNREADABLE, "input not found; pass an existing video file or folder of frames", path)
     return VideoFileFrames(path, allow_truncated=allow_truncated)
 
 
@@ -86,6 +89,16 @@ def _parse_mask_at(text: str) -> tuple[int, Path]:
     return int(frame), Path(file)
 
 
+def _positive_fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 10_000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"--fps wants a positive frame rate such as 25 or 29.97, got {text!r}")
+    return value
+
+
 def _resize_nearest(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     import cv2
 
@@ -100,7 +113,11 @@ def load_masks(specs: Sequence[tuple[int, Path]], source: FrameSource, frame_siz
     for index, path in specs:
         if not 0 <= index < len(source):
             raise DataError(MASK_BEYOND_VIDEO, f"mask given for frame {index}, but the video has {len(source)} "
-                            f"frames (0..{len(source) - 1})", path)
+                            f"frames (0..{len(source) - 1}); give a frame index in that range (--mask-at FRAME:FILE)",
+                            path)
+        if not Path(path).is_file():
+            raise DataError(UNREADABLE, "mask file not found; check the path given to --mask or --mask-at", path,
+                            index)
         labels, info = read_mask(path, frame=index, max_objects=255)
         if info.size != (width, height):
             if not resize:
@@ -108,12 +125,15 @@ def load_masks(specs: Sequence[tuple[int, Path]], source: FrameSource, frame_siz
                                 f"{width}x{height}; pass --resize-masks to scale it", path, index)
             labels = _resize_nearest(labels, width, height)
         if not labels.any():
-            raise DataError(EMPTY_FIRST_MASK, "mask has no object pixels", path, index)
+            raise DataError(EMPTY_FIRST_MASK, "mask has no object pixels; mark at least one object (non-zero "
+                            "pixels) in it", path, index)
         if labels.max() > 255:
-            raise DataError("too-many-objects", "object ids above 255 cannot be written as PNG", path, index)
+            raise DataError(TOO_MANY_OBJECTS, f"object id {int(labels.max())} is above 255, which PNG masks cannot "
+                            "hold; renumber the objects 1..255", path, index)
         out.append(GivenMask(index, Path(path), labels, info.palette))
     if not out:
-        raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png", None)
+        raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png (the first frame's mask), or "
+                        "--mask-at FRAME:FILE", None)
     return sorted(out, key=lambda m: m.index)
 
 
@@ -212,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
-    parser.add_argument("--fps", type=float, default=None, help="overlay frame rate (default: the input's, or 25)")
+    parser.add_argument("--fps", type=_positive_fps, default=None,
+                        help="overlay frame rate (default: the input's, or 25)")
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
     parser.add_argument("--allow-truncated", action="store_true",
                         help="segment the frames that decode from a video file cut short, with a warning")
@@ -233,14 +254,10 @@ def run(args: argparse.Namespace) -> dict:
     inputs = [("input", args.input), ("--checkpoint", args.checkpoint),
               *((f"mask {path}", path) for _, path in specs)]
     output = OutputFolder.claim(args.output, COMMAND, overwrite=args.overwrite, inputs=inputs)
-    source = open_input(args.input, allow_truncated=args.allow_truncated)
-    first = source.read(0)
-    height, width = first.shape[:2]
-    given = load_masks(specs, source, (width, height), args.resize_masks)
-    if given[0].index != 0 and args.mask is None:
-        print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
-              file=sys.stderr)
-
+    if not specs:
+        raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png (the first frame's mask), or "
+                        "--mask-at FRAME:FILE", None)
+    # the configuration, device and weights first: they are quick to check, the input may take long to decode
     overrides = list(args.overrides)
     if args.size is not None:
         overrides.append(f"inference.size={args.size}")
@@ -249,6 +266,13 @@ def run(args: argparse.Namespace) -> dict:
     predictor = Predictor.load(args.checkpoint, args.config, overrides, device=args.device)
     if not args.checkpoint:
         print("warning: no --checkpoint: random weights, the masks will mean nothing", file=sys.stderr)
+    source = open_input(args.input, allow_truncated=args.allow_truncated)
+    first = source.read(0)
+    height, width = first.shape[:2]
+    given = load_masks(specs, source, (width, height), args.resize_masks)
+    if given[0].index != 0 and args.mask is None:
+        print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
+              file=sys.stderr)
     masks_at = {}
     for mask in given:  # a later entry for the same frame replaces the earlier one's objects
         if mask.index in masks_at:
@@ -288,7 +312,8 @@ def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: byte
         for index, image in bar:
             if image.shape[:2] != (height, width):
                 raise DataError(SIZE_MISMATCH, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
-                                f"{width}x{height}", getattr(source, "path", args.input), names[index])
+                                f"{width}x{height}; all frames must have one size: re-export the video (or the "
+                                "frames) at one size", getattr(source, "path", args.input), names[index])
             mask = masks_at.get(index)
             tick = time.perf_counter()
             labels = predictor.step(image, mask.labels if mask is not None else None, last=index == total - 1)

@@ -57,7 +57,7 @@ def read_soft_mask(path: str | Path, expected_size: tuple[int, int] | None = Non
     height, width = rgb.shape[:2]
     if expected_size is not None and (width, height) != tuple(expected_size):
         raise DataError(SIZE_MISMATCH, f"mask is {width}x{height} but its image is "
-                        f"{expected_size[0]}x{expected_size[1]}", path)
+                        f"{expected_size[0]}x{expected_size[1]}; give each image a mask of its size", path)
     # ITU-R 601 luma in integers, rounded (grey inputs come back unchanged).
     luma = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114 + 500) // 1000
     return luma.astype(np.uint8)
@@ -116,7 +116,7 @@ class StaticImageDataset(Dataset):
         if not self.items:
             raise DataError(BAD_LAYOUT, "no static training images: expected some of the folders "
                             f"{', '.join(sources)} holding image.jpg + image.png pairs "
-                            "(fss: <class>/N.jpg + N.png)", self.root)
+                            "(fss: <class>/N.jpg + N.png); check data.static_root", self.root)
         if self.missing:
             log.warning("static data at %s: missing %s; training with %s", self.root, ", ".join(self.missing),
                         ", ".join(self.counts))

@@ -48,6 +48,7 @@ import numpy as np
 from tqdm import tqdm
 
 from remn.data.masks import save_image, save_mask
+from remn.errors import EXIT_USAGE, REMNError
 from remn.outputs import OutputFolder
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "SHAPES",
     "TEXTURES",
     "SyntheticSpec",
+    "GenerationError",
     "SyntheticVideo",
     "generate_video",
     "video_rng",
@@ -667,6 +669,13 @@ def _attempt(rng: np.random.Generator, spec: SyntheticSpec, keep_layers: bool) -
         distractors=distractors, depth=tuple(layer.key for layer in order), spec=spec, layers=silhouettes)
 
 
+class GenerationError(REMNError, RuntimeError):
+    """The generator cannot make what its settings ask for (objects that do not fit the frames):
+    exit status 2, as for any other bad setting."""
+
+    exit_status = EXIT_USAGE
+
+
 def generate_video(rng_or_seed: int | np.random.Generator | np.random.SeedSequence = 0,
                    frames: int | None = None, height: int | None = None, width: int | None = None, *,
                    spec: SyntheticSpec | None = None, layers: bool = False, **knobs) -> SyntheticVideo:
@@ -691,8 +700,10 @@ def generate_video(rng_or_seed: int | np.random.Generator | np.random.SeedSequen
         video = _attempt(rng, spec, layers)
         if video is not None:
             return video
-    raise RuntimeError(f"could not place the objects visibly in {MAX_ATTEMPTS} tries for {spec}; "
-                       "use larger frames or fewer objects and distractors")
+    raise GenerationError(f"could not place the objects visibly in {MAX_ATTEMPTS} tries ({spec.objects[0]} to "
+                          f"{spec.objects[1]} objects and {spec.distractors[0]} to {spec.distractors[1]} distractors "
+                          f"in {spec.height}x{spec.width} frames); use larger frames (--size) or fewer objects "
+                          "(--objects) and distractors (--distractors)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,7 +843,7 @@ def write_dataset(root: str | os.PathLike, layout: str = "davis", videos: int = 
         raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
     began = time.perf_counter()
     spec = layout_spec(layout, spec)
-    output = OutputFolder.claim(root, COMMAND, overwrite=overwrite)
+    output = OutputFolder.claim(root, COMMAND, overwrite=overwrite, option="OUT")
     try:
         manifest = _write_staged(output.stage(), layout, videos, spec, seed, val_fraction, workers, progress, began)
     except BaseException:
@@ -905,7 +916,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m remn.data.synthetic",
         description="Write a procedurally generated VOS dataset in the DAVIS 2017, YouTube-VOS 2019 or a "
                     "generic layout. Options left out take the layout's defaults.")
-    parser.add_argument("out", type=Path, help="output folder (new or empty; or a dataset this generator wrote, with "
+    parser.add_argument("out", type=Path, metavar="OUT",
+                        help="output folder (new or empty; or a dataset this generator wrote, with "
                         "--overwrite)")
     parser.add_argument("--videos", type=int, default=50)
     parser.add_argument("--frames", type=int, default=30)
@@ -945,6 +957,18 @@ def _describe(root: Path, layout: str, manifest: dict) -> list[str]:
             f"  {root / 'GroundTruth'}/<video>/ full ground truth of every frame"]
 
 
+_OPTION_NAMES = (("SyntheticSpec.height and .width", "--size H W"), ("val_fraction", "--val-fraction"),
+                 ("videos must", "--videos must"), ("SyntheticSpec.enter_late", "--enter-late"),
+                 ("SyntheticSpec.", "--"))
+
+
+def _in_option_names(message: str) -> str:
+    """A message about the generator's settings in the words of its command line."""
+    for field_name, option in _OPTION_NAMES:
+        message = message.replace(field_name, option)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from remn.cli import UsageError, run_command
 
@@ -963,8 +987,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             manifest = write_dataset(args.out, layout=args.layout, videos=args.videos, spec=spec, seed=args.seed,
                                      val_fraction=args.val_fraction, workers=args.workers, overwrite=args.overwrite,
                                      progress=not args.quiet)
+        except GenerationError:
+            raise
         except ValueError as error:
-            raise UsageError(str(error)) from None
+            raise UsageError(_in_option_names(str(error))) from None
         print(f"wrote {len(manifest['videos'])} videos, {manifest['frames']} frames of {spec.height}x{spec.width} "
               f"({args.layout} layout, seed {args.seed}, {manifest['workers']} workers) to {args.out}:")
         for line in _describe(args.out, args.layout, manifest):

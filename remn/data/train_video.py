@@ -156,6 +156,11 @@ class TrainVideo:
         return len(self.frames)
 
 
+_ROOT_SETTING = {"davis": "data.davis_root", "youtube": "data.youtube_root", "bl30k": "data.bl30k_root",
+                 "folder": "data.synthetic_root"}
+"""The setting that names each layout's root."""
+
+
 def _layout_folders(root: Path, layout: str) -> tuple[Path, Path]:
     """Where a layout keeps frames and masks; raises if ``root`` does not look like it."""
     if layout == "davis":
@@ -171,13 +176,15 @@ def _layout_folders(root: Path, layout: str) -> tuple[Path, Path]:
             hint = f"; did you mean {root / 'train_480p'}?"
         elif layout == "davis" and (root / "trainval").is_dir():
             hint = f"; did you mean {root / 'trainval'}?"
-        raise DataError(BAD_LAYOUT, f"not a {layout} training set: expected {expected}{hint}", root)
+        raise DataError(BAD_LAYOUT, f"not a {layout} training set: expected {expected}{hint}; check "
+                        f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')}", root)
     return images, masks
 
 
 def _read_subset(path: Path) -> list[str]:
     if not path.is_file():
-        raise DataError(BAD_LAYOUT, "video list not found", path)
+        raise DataError(BAD_LAYOUT, "video list not found; check data.davis_subset or data.youtube_subset (a text "
+                        "file with one video name per line; empty: the default list)", path)
     names = [line.strip() for line in path.read_text().splitlines()]
     return [n for n in names if n and not n.startswith("#")]
 
@@ -274,7 +281,9 @@ class VOSTrainDataset(Dataset):
         self.frames_without_mask = scan.frames_without_mask
         if not self.videos:
             raise DataError(NO_FRAMES, f"no usable {layout} training video: {len(self.dropped)} dropped "
-                            f"({self._dropped_summary()}), {len(self.not_found)} listed but absent", self.root)
+                            f"({self._dropped_summary()}), {len(self.not_found)} listed but absent; each video needs "
+                            f"{clip_frames} frames with masks of the same name; check "
+                            f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')} and its video list", self.root)
         self.set_max_skip(max_skip)
         log.info(self.describe())
 
@@ -314,7 +323,8 @@ class VOSTrainDataset(Dataset):
             if frames and image.shape != frames[0].shape:
                 raise DataError(SIZE_MISMATCH, f"frame is {width}x{height} but frame "
                                 f"{video.frames[positions[0]].stem} of the same video is "
-                                f"{frames[0].shape[1]}x{frames[0].shape[0]}", video.frames[position], frame_name)
+                                f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must have one "
+                                "size: resize or re-extract this one", video.frames[position], frame_name)
             mask, _ = read_mask(video.masks[position], frame=frame_name, expected_size=(width, height))
             frames.append(image)
             labels.append(mask)
@@ -323,7 +333,7 @@ class VOSTrainDataset(Dataset):
             ids, compact = np.unique(np.concatenate([[0], stacked.ravel()]), return_inverse=True)
             if len(ids) > 256:
                 raise DataError(TOO_MANY_OBJECTS, f"{len(ids) - 1} object ids in one clip; at most 255 are "
-                                "supported", video.masks[positions[0]].parent)
+                                "supported: renumber this video's masks", video.masks[positions[0]].parent)
             labels = list(compact[1:].reshape(stacked.shape))
         return frames, labels
 
@@ -455,7 +465,8 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
             missing.append(f"bl30k ({cfg.bl30k_root})")
         if not parts:
             raise DataError(BAD_LAYOUT, "the synthetic stage found no data: neither data.synthetic_root "
-                            f"({cfg.synthetic_root or 'not set'}) nor data.bl30k_root ({cfg.bl30k_root}) exists",
+                            f"({cfg.synthetic_root or 'not set'}) nor data.bl30k_root ({cfg.bl30k_root}) exists; set "
+                            "one of them (python -m remn.data.synthetic writes a set; relative paths start here)",
                             Path.cwd())
     else:
         if _present(cfg.davis_root):
@@ -472,7 +483,8 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
             missing.append(f"youtube ({cfg.youtube_root})")
         if not parts:
             raise DataError(BAD_LAYOUT, f"the {stage} stage found no data: neither data.davis_root "
-                            f"({cfg.davis_root}) nor data.youtube_root ({cfg.youtube_root}) exists", Path.cwd())
+                            f"({cfg.davis_root}) nor data.youtube_root ({cfg.youtube_root}) exists; set one of them "
+                            "(relative paths start here)", Path.cwd())
     for name in missing:
         log.warning("training stage %s: %s is missing, training without it", stage, name)
     return TrainingSet(stage, parts, missing)

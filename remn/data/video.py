@@ -112,7 +112,8 @@ class ImageFolderFrames(FrameSource):
         JPEG or PNG that ends before its end marker (``unreadable-image``), and the first frame
         whose size differs from frame 0's (``size-mismatch``)."""
         if not self.paths:
-            raise DataError(NO_FRAMES, "video has no frames")
+            raise DataError(NO_FRAMES, "video has no frames: no frame files were given; pass a folder holding the "
+                            "frames")
         first = None
         for index, path in enumerate(self.paths):
             size = _header_size(path, self.names[index])
@@ -121,7 +122,7 @@ class ImageFolderFrames(FrameSource):
             elif size != first:
                 raise DataError(SIZE_MISMATCH, f"frame {index} is {size[0]}x{size[1]} but frame 0 "
                                 f"({self.paths[0].name}) is {first[0]}x{first[1]}; all frames of a video "
-                                "must have one size", path, self.names[index])
+                                "must have one size: resize or re-extract this frame", path, self.names[index])
         return first
 
 
@@ -143,9 +144,11 @@ def _header_size(path: Path, frame: str | int | None) -> tuple[int, int]:
             else:
                 data_start = None
     except FileNotFoundError:
-        raise DataError(UNREADABLE, "file not found", path, frame) from None
+        raise DataError(UNREADABLE, "file not found (moved or deleted while it was read?); check the folder and "
+                        "run again", path, frame) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataError(UNREADABLE, f"unreadable image ({error})", path, frame) from None
+        raise DataError(UNREADABLE, f"unreadable image ({_error_text(error)}); re-extract or re-export this frame",
+                        path, frame) from None
     if data_start is not None:
         marker, what = _END_MARKERS[kind]
         with open(path, "rb") as handle:
@@ -274,11 +277,13 @@ class _Decoding:
                     raise DataError(UNREADABLE, f"FFmpeg cannot decode this video ({said or _error_text(error)}): "
                                     "not a video file, or one cut short or damaged; re-download or re-export it",
                                     path) from None
-                raise DataError(UNREADABLE, f"FFmpeg cannot open this file ({_error_text(error)})", path) from None
+                raise DataError(UNREADABLE, f"FFmpeg cannot open this file ({_error_text(error)}); check that it is "
+                                "a video file you can read", path) from None
         self.demuxer = self.container.format.name
         if not self.container.streams.video:
             self.container.close()
-            raise DataError(UNREADABLE, "this file has no video stream (audio only?)", path)
+            raise DataError(UNREADABLE, "this file has no video stream (audio only?); pass a video file or a "
+                            "folder of frames", path)
         self.stream = self.container.streams.video[0]
         if self.stream.codec_context is None:
             self.container.close()
@@ -299,8 +304,8 @@ class _Decoding:
             try:
                 self.container.seek(pts, stream=self.stream, backward=True)
             except av.FFmpegError as error:
-                raise DataError(UNREADABLE, f"FFmpeg cannot seek in this video ({_error_text(error)})",
-                                self.path) from None
+                raise DataError(UNREADABLE, f"FFmpeg cannot seek in this video ({_error_text(error)}); re-export it "
+                                "(e.g. as H.264 mp4) or extract its frames to a folder", self.path) from None
         self.stopped = None
         self.mark = mark
         self._frames = self._decode(mark, after_seek=True)
@@ -364,7 +369,7 @@ class VideoFileFrames(FrameSource):
                  window_frames: int = 64, window_bytes: int = 128 * 2**20):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DataError(UNREADABLE, "video file not found", self.path)
+            raise DataError(UNREADABLE, "video file not found; check the path", self.path)
         self.window_frames = window_frames
         self.window_bytes = window_bytes
         decoding = _Decoding(self.path)
@@ -378,7 +383,8 @@ class VideoFileFrames(FrameSource):
             if first is None:
                 if self.declared or decoding.stopped:
                     self._check_count(0, decoding, allow_truncated)
-                raise DataError(UNREADABLE, "no frame of this video decodes", self.path)
+                raise DataError(UNREADABLE, "no frame of this video decodes; re-download or re-export it",
+                                self.path)
             self.rotation = _quarter_turns(first.rotation) * 90
             width, height = first.width, first.height
             self.width, self.height = (height, width) if self.rotation % 180 else (width, height)
@@ -562,7 +568,8 @@ class _WindowedReader:
             frame = self.decoding.next()
             if frame is None:
                 raise DataError(UNREADABLE, "frame cannot be decoded now though it decoded when the video "
-                                "was opened (was the file changed?)", source.path, index)
+                                "was opened (was the file changed?); leave the file unchanged while it is read "
+                                "and run again", source.path, index)
             if self.next is None:  # just after a seek: place the frame by its timestamp
                 position = source._index_of.get(frame.pts)
                 if position is None or position > index:  # the seek missed: decode from the start
@@ -620,7 +627,8 @@ class H264Writer:
                     raise
             except av.FFmpegError as error:
                 raise OSError(f"{self.path}: FFmpeg cannot write an H.264 video here "
-                              f"({_ffmpeg_says(mark) or _error_text(error)})") from None
+                              f"({_ffmpeg_says(mark) or _error_text(error)}); check the free space and that PyAV's "
+                              "FFmpeg has libx264, or leave out --overlay") from None
         self.stream = stream
 
     def write(self, rgb: np.ndarray) -> None:
@@ -652,7 +660,7 @@ class H264Writer:
                     self.container.mux(packet)
             except av.FFmpegError as error:
                 raise OSError(f"{self.path}: FFmpeg cannot write this video "
-                              f"({_ffmpeg_says(mark) or _error_text(error)})") from None
+                              f"({_ffmpeg_says(mark) or _error_text(error)}); check the free space") from None
 
     def close(self) -> None:
         """Flush the encoder and finish the file (moving its index to the front)."""
@@ -668,7 +676,7 @@ class H264Writer:
                     container.close()
                 except av.FFmpegError as error:
                     raise OSError(f"{self.path}: FFmpeg cannot finish this video "
-                                  f"({_ffmpeg_says(mark) or _error_text(error)})") from None
+                                  f"({_ffmpeg_says(mark) or _error_text(error)}); check the free space") from None
 
     def __enter__(self) -> "H264Writer":
         return self
@@ -720,9 +728,10 @@ class Video:
     def __post_init__(self) -> None:
         if len(self.frames) == 0:
             where = getattr(self.frames, "path", None) or self.name
-            raise DataError(NO_FRAMES, "video has no frames", where)
+            raise DataError(NO_FRAMES, "video has no frames; give it at least one frame", where)
         if not self.masks:
-            raise DataError(MISSING_FIRST_MASK, "no mask is given for any frame of this video", self.name)
+            raise DataError(MISSING_FIRST_MASK, "no mask is given for any frame of this video; give the mask of "
+                            "its first frame", self.name)
         bad = [i for i in self.masks if not 0 <= i < len(self.frames)]
         if bad:
             raise DataError(MISSING_FIRST_MASK, f"masks given for frames {bad} beyond the video's "
@@ -767,8 +776,8 @@ class Video:
             labels = (labels > 0).astype(labels.dtype)
             info = MaskInfo(kind="binary", ids=(1,), size=info.size, palette=info.palette)
         if index == self.first_annotated and not info.ids:
-            raise DataError(EMPTY_FIRST_MASK, "first-frame mask has no object pixels",
-                            self.masks[index], self.names[index])
+            raise DataError(EMPTY_FIRST_MASK, "first-frame mask has no object pixels; mark at least one object "
+                            "(non-zero pixels) in it", self.masks[index], self.names[index])
         return labels, info
 
     def object_first_frames(self) -> dict[int, int]:

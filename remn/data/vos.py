@@ -36,8 +36,10 @@ from remn.data.masks import (
     DataError,
     DAVIS_PALETTE,
     list_files,
+    natural_key,
     natural_sorted,
 )
+from remn.config import ConfigError
 from remn.data.video import ImageFolderFrames, Video
 
 __all__ = ["VOSDataset", "DAVIS2016", "DAVIS2017", "YouTubeVOS", "LongTimeVideos", "GenericDataset",
@@ -62,6 +64,23 @@ def _read_list(path: Path) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def _subfolders(path: Path, limit: int = 64) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))[:limit]
+    except OSError:
+        return []
+
+
+def _did_you_mean(root: Path, folder: str) -> str:
+    """'; did you mean ROOT/SUB?' when exactly one folder one or two levels below ``root`` holds
+    ``folder`` (``DAVIS/`` for ``DAVIS/2017/trainval/``); else ''."""
+    children = _subfolders(root)
+    found = [p for p in children if (p / folder).is_dir()]
+    if not found:
+        found = [q for p in children for q in _subfolders(p) if (q / folder).is_dir()]
+    return f"; did you mean {found[0]}?" if len(found) == 1 else ""
 
 
 def _palette_of(path: Path) -> bytes | None:
@@ -96,7 +115,10 @@ class VOSDataset(Sequence[Video]):
         """Keep only ``names`` (e.g. from ``--subset``); unknown names are an error."""
         unknown = [n for n in names if n not in self.videos]
         if unknown:
-            raise DataError(BAD_LAYOUT, f"videos not in the dataset: {unknown[:10]}", self.root)
+            where = getattr(self, "image_root", self.root)
+            raise DataError(BAD_LAYOUT, f"videos not in the dataset: {unknown[:10]}"
+                            f"{' ...' if len(unknown) > 10 else ''}; --subset must name videos of this dataset "
+                            f"(its video list, or the folders of {where})", self.root)
         self.videos = [n for n in self.videos if n in set(names)]
         return self
 
@@ -104,30 +126,43 @@ class VOSDataset(Sequence[Video]):
     @staticmethod
     def _frames(folder: Path, name: str) -> ImageFolderFrames:
         if not folder.is_dir():
-            raise DataError(NO_FRAMES, "frame folder not found", folder)
+            raise DataError(NO_FRAMES, f"frame folder not found: video {name!r} is listed but has no folder of "
+                            "frames here; restore it, or remove the video from the dataset's video list", folder)
         paths = list_files(folder, IMAGE_EXTENSIONS)
         if not paths:
-            raise DataError(NO_FRAMES, "video has no frames", folder)
+            inner = _subfolders(folder, limit=3)
+            if inner:  # e.g. the generic layout given a DAVIS tree: JPEGImages/480p/<video>/
+                raise DataError(NO_FRAMES, f"video has no frames: this folder holds folders ({inner[0].name}/ ...), "
+                                "not frames; is --data-root of another layout (DAVIS: JPEGImages/480p/<video>/)? "
+                                "Choose the benchmark of that layout", folder)
+            raise DataError(NO_FRAMES, f"video has no frames: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this "
+                            "folder; put the video's frames here, or remove the video from the dataset", folder)
         stems = [p.stem for p in paths]
         if len(set(stems)) != len(stems):
-            raise DataError(NAME_MISMATCH, "two frames share a name with different extensions", folder)
+            twice = sorted({p.name for p in paths if stems.count(p.stem) > 1}, key=natural_key)
+            raise DataError(NAME_MISMATCH, f"two frames share a name with different extensions ({', '.join(twice[:4])}"
+                            f"{' ...' if len(twice) > 4 else ''}); keep one file per frame", folder)
         return ImageFolderFrames(paths)
 
     @staticmethod
     def _masks(folder: Path, frames: ImageFolderFrames, only_first: bool = False) -> dict[int, Path]:
         """Mask files of ``folder`` matched to frames by name."""
+        frame_folder = frames.paths[0].parent if frames.paths else None
         if not folder.is_dir():
-            raise DataError(MISSING_FIRST_MASK, "annotation folder not found", folder)
+            raise DataError(MISSING_FIRST_MASK, f"annotation folder not found: expected the masks of {frame_folder} "
+                            f"here, named like its frames ({frames.names[0]}.png first); check --data-root", folder)
         files = list_files(folder, MASK_EXTENSIONS)
         index_of = {name: i for i, name in enumerate(frames.names)}
         unmatched = [f.name for f in files if f.stem not in index_of]
         if unmatched:
             raise DataError(NAME_MISMATCH, f"masks with no frame of the same name: {unmatched[:5]}"
                             f"{' ...' if len(unmatched) > 5 else ''} (frames are named like "
-                            f"{frames.names[0]!r})", folder)
+                            f"{frames.names[0]!r}); name each mask like its frame in {frame_folder}", folder)
         masks = {index_of[f.stem]: f for f in files}
         if not masks:
-            raise DataError(MISSING_FIRST_MASK, "no mask files", folder)
+            raise DataError(MISSING_FIRST_MASK, f"no mask files ({', '.join(MASK_EXTENSIONS)}) in the annotation "
+                            f"folder; put the first mask here, named like its frame (e.g. {frames.names[0]}.png)",
+                            folder)
         if only_first:
             first = min(masks)
             masks = {first: masks[first]}
@@ -136,6 +171,7 @@ class VOSDataset(Sequence[Video]):
 
 class _DAVISLayout(VOSDataset):
     binary_output = False
+    example_root = "DAVIS/2017/trainval"
 
     def __init__(self, root: str | Path, resolution: str = "480p", videos: Sequence[str] | None = None,
                  max_objects: int | None = None):
@@ -144,13 +180,18 @@ class _DAVISLayout(VOSDataset):
         self.max_objects = max_objects
         self.image_root = self.root / "JPEGImages" / resolution
         self.mask_root = self.root / "Annotations" / resolution
+        self.list_file: Path | None = None
         if not self.image_root.is_dir():
-            raise DataError(BAD_LAYOUT, f"expected frames under JPEGImages/{resolution}/<video>/", self.root)
+            raise DataError(BAD_LAYOUT, f"expected frames under JPEGImages/{resolution}/<video>/ and masks under "
+                            f"Annotations/{resolution}/<video>/; --data-root must be the folder holding JPEGImages/ "
+                            f"(e.g. {self.example_root}){_did_you_mean(self.root, 'JPEGImages')}", self.root)
         self.videos = list(videos) if videos is not None else self._default_videos()
         missing = [v for v in self.videos if not (self.image_root / v).is_dir()]
         if missing:
-            raise DataError(BAD_LAYOUT, f"videos listed but not under JPEGImages/{resolution}: {missing[:10]}",
-                            self.root)
+            listed = f"in {self.list_file}" if self.list_file is not None else "asked for"
+            raise DataError(BAD_LAYOUT, f"videos {listed} but not under JPEGImages/{resolution}: {missing[:10]}"
+                            f"{' ...' if len(missing) > 10 else ''}; restore their frame folders or remove them from "
+                            "the list", self.root)
 
     def _default_videos(self) -> list[str]:
         return _folders(self.image_root)
@@ -159,7 +200,8 @@ class _DAVISLayout(VOSDataset):
         frames = self._frames(self.image_root / name, name)
         masks = self._masks(self.mask_root / name, frames, only_first=True)
         if 0 not in masks:
-            raise DataError(MISSING_FIRST_MASK, f"no mask for the first frame {frames.names[0]!r}",
+            raise DataError(MISSING_FIRST_MASK, f"no mask for the first frame {frames.names[0]!r}; DAVIS needs "
+                            f"Annotations/{self.resolution}/{name}/{frames.names[0]}.png (the first frame's mask)",
                             self.mask_root / name)
         palette = None if self.binary_output else (_palette_of(masks[0]) or DAVIS_PALETTE)
         return Video(name=name, frames=frames, masks=masks, palette=palette, void=255 if not
@@ -171,11 +213,13 @@ class DAVIS2016(_DAVISLayout):
     """DAVIS 2016 (one object, 0/255 masks); outputs are 0/255 grey PNGs as in STCN."""
 
     binary_output = True
+    example_root = "DAVIS/2016"
 
     def _default_videos(self) -> list[str]:
         for candidate in (self.root / "ImageSets" / "2016" / "val.txt", self.root / "ImageSets" / "480p" / "val.txt",
                           self.root.parent / "2017" / "trainval" / "ImageSets" / "2016" / "val.txt"):
             if candidate.is_file():
+                self.list_file = candidate
                 return _read_list(candidate)
         return _folders(self.image_root)
 
@@ -190,7 +234,10 @@ class DAVIS2017(_DAVISLayout):
     def _default_videos(self) -> list[str]:
         listing = self.root / "ImageSets" / "2017" / f"{self.split}.txt"
         if not listing.is_file():
-            raise DataError(BAD_LAYOUT, f"video list ImageSets/2017/{self.split}.txt not found", self.root)
+            raise DataError(BAD_LAYOUT, f"video list ImageSets/2017/{self.split}.txt not found; --data-root must be "
+                            "DAVIS/2017/trainval for val (DAVIS/2017/test-dev for test-dev), as distributed",
+                            self.root)
+        self.list_file = listing
         return _read_list(listing)
 
 
@@ -206,7 +253,10 @@ class YouTubeVOS(VOSDataset):
         split_root = self.root / split
         meta_path = split_root / "meta.json"
         if not meta_path.is_file():
-            raise DataError(BAD_LAYOUT, f"expected {split}/meta.json", self.root)
+            hint = f"; did you mean {self.root.parent}?" if self.root.name == split and \
+                (self.root / "meta.json").is_file() else ""
+            raise DataError(BAD_LAYOUT, f"expected {split}/meta.json; --data-root must be the YouTube-VOS folder "
+                            f"holding {split}/ (with meta.json, JPEGImages/ and Annotations/){hint}", self.root)
         self.meta = _read_meta(meta_path)
         dense = self.root / "all_frames" / f"{split}_all_frames" / "JPEGImages"
         self.image_root = dense if (all_frames and dense.is_dir()) else split_root / "JPEGImages"
@@ -228,7 +278,8 @@ class YouTubeVOS(VOSDataset):
         missing = sorted(wanted - set(index_of))
         if missing:
             raise DataError(NAME_MISMATCH, f"meta.json lists frames that are not in the frame folder: "
-                            f"{missing[:5]}", self.image_root / name)
+                            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}; restore those frames, or "
+                            "YouTube-VOS's own meta.json", self.image_root / name)
         first = min(masks)
         palette = _palette_of(masks[first]) or DAVIS_PALETTE
         return Video(name=name, frames=frames, masks=masks, write={index_of[n] for n in wanted}, palette=palette,
@@ -271,7 +322,9 @@ class GenericDataset(VOSDataset):
         self.image_root = self.root / frames_dir
         self.mask_root = self.root / masks_dir
         if not self.image_root.is_dir():
-            raise DataError(BAD_LAYOUT, f"expected frames under {frames_dir}/<video>/", self.root)
+            raise DataError(BAD_LAYOUT, f"expected frames under {frames_dir}/<video>/ and masks under {masks_dir}/"
+                            f"<video>/; --data-root must be the folder holding {frames_dir}/"
+                            f"{_did_you_mean(self.root, frames_dir)}", self.root)
         self.videos = _folders(self.image_root)
 
     def video(self, name: str) -> Video:
@@ -310,8 +363,9 @@ LAYOUTS = {
 def open_dataset(layout: str, root: str | Path, **kwargs) -> VOSDataset:
     """Open a dataset by layout name (see :data:`LAYOUTS`)."""
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; known: {sorted(LAYOUTS)}")
+        raise ConfigError(f"unknown layout {layout!r}; use one of {sorted(LAYOUTS)}")
     root = Path(root)
     if not root.is_dir():
-        raise DataError(BAD_LAYOUT, "dataset root not found", root)
+        raise DataError(BAD_LAYOUT, "dataset root not found; check the path (eval.py --data-root, or the "
+                        "benchmark's data_root in configs/benchmarks.yaml)", root)
     return LAYOUTS[layout](root, **kwargs)

@@ -58,28 +58,37 @@ _LAYOUTS = ("davis2016", "davis2017", "youtube", "long-time", "generic")
 GT_FORMATS = ("davis2016", "davis2017")  # remn.evaluation.score.GT_FORMATS, not imported here (it loads OpenCV)
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec]:
     """Every entry of the registry, checked."""
     try:
         raw = OmegaConf.load(path)
     except (OSError, OmegaConfBaseException) as error:
-        raise ConfigError(f"{path}: cannot read the benchmark registry ({error})") from error
+        raise ConfigError(f"{path}: cannot read the benchmark registry ({_one_line(error)}); restore the "
+                          "project's configs/benchmarks.yaml") from error
     out: dict[str, BenchmarkSpec] = {}
     for name, entry in raw.items():
         try:
             spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkSpec), entry))
         except OmegaConfBaseException as error:
-            raise ConfigError(f"{path}: benchmark {name!r}: {error}") from error
+            raise ConfigError(f"{path}: benchmark {name!r}: {_one_line(str(error).splitlines()[0])}; fix this entry "
+                              "(its fields are those of BenchmarkSpec, docs/evaluation.md)") from error
         spec.name = str(name)
         if spec.layout not in _LAYOUTS:
-            raise ConfigError(f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}")
+            raise ConfigError(f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}; fix "
+                              "this entry")
         if spec.output not in ("davis", "youtube"):
-            raise ConfigError(f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube")
+            raise ConfigError(f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube; fix this "
+                              "entry")
         if spec.gt_format not in GT_FORMATS:
             raise ConfigError(f"{path}: benchmark {name!r}: gt_format {spec.gt_format!r} must be one of "
-                              f"{', '.join(GT_FORMATS)}")
+                              f"{', '.join(GT_FORMATS)}; fix this entry")
         if spec.zip not in ("", "results", "annotations"):
-            raise ConfigError(f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations")
+            raise ConfigError(f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations; fix this "
+                              "entry")
         out[str(name)] = spec
     return out
 
@@ -87,5 +96,5 @@ def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec
 def get_benchmark(name: str, path: str | Path = REGISTRY_FILE) -> BenchmarkSpec:
     benchmarks = load_benchmarks(path)
     if name not in benchmarks:
-        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(benchmarks)}")
+        raise ConfigError(f"unknown benchmark {name!r}; pass --benchmark one of: {', '.join(benchmarks)}")
     return benchmarks[name]

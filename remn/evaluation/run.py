@@ -33,11 +33,12 @@ import torch
 from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
+from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
 from remn.model.network import REMN
-from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text
+from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
 
 __all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
@@ -132,9 +133,17 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     inputs = [("--data-root", data_root), ("--gt", gt_root), ("--checkpoint", checkpoint),
               ("--subset file", subset_file)]
     folder = OutputFolder.claim(output, COMMAND, overwrite=overwrite, inputs=inputs, allow_existing=True)
+    if score and gt_root is not None and not Path(gt_root).is_dir():
+        raise DataError(BAD_LAYOUT, "ground-truth folder not found; check --gt (a folder of <video>/<frame>.png), "
+                        "or leave it out to use the benchmark's", gt_root)
     dataset = open_benchmark_dataset(spec, data_root)
     if subset is not None:
         dataset.restrict(list(subset))
+    if not dataset.videos:
+        listing = getattr(dataset, "list_file", None)
+        where = f"the video list {listing} is empty" if listing is not None else "the dataset holds no videos"
+        raise DataError(NO_FRAMES, f"no videos to evaluate: {where}; check --data-root"
+                        + (" and --subset" if subset is not None else ""), data_root)
     device = device or next(model.parameters()).device
     state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
              "config": config_to_yaml(cfg), "videos": list(dataset.videos)}
@@ -184,11 +193,14 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
             if labels is not None:
                 video.save_output(video_staging, frame, labels)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(video_staging, final)
+        if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
+            shutil.rmtree(final)
         per_video[name] = {"frames": steps, "objects": len(objects), "seconds": seconds,
                            "fps": steps / seconds if seconds > 0 else None, "bank_size": bank_sizes,
                            "rrm_reductions": len(core.bank.reductions)}
-        _write_timing(timing_path, per_video, cfg, device, spec)
+        with signals_held():  # the video's folder and its timing go in together (a resume trusts both)
+            os.replace(video_staging, final)
+            _write_timing(timing_path, per_video, cfg, device, spec)
     if partial_root.exists():
         shutil.rmtree(partial_root)
     timing = _write_timing(timing_path, per_video, cfg, device, spec)

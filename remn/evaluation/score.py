@@ -124,7 +124,7 @@ class _Frame:
 def _ids(array, what: str, sequence: str, frame: str) -> np.ndarray:
     labels = np.asarray(array)
     if labels.ndim != 2:
-        raise DataError(BAD_LAYOUT, f"{what} must be a 2-D id map, got shape {labels.shape}",
+        raise DataError(BAD_LAYOUT, f"{what} must be a 2-D id map, got shape {labels.shape}; pass (H, W) arrays",
                         None, f"{frame} of {sequence}")
     return labels
 
@@ -309,22 +309,28 @@ def _check_prediction(frame: _Frame, num_objects: int, sequence: str) -> None:
     where = f"{frame.name} of {sequence}"
     if frame.pred.shape != frame.gt.shape:
         raise DataError(SIZE_MISMATCH, f"prediction is {frame.pred.shape[1]}x{frame.pred.shape[0]} but the "
-                        f"ground truth is {frame.gt.shape[1]}x{frame.gt.shape[0]} (width x height)",
-                        frame.pred_path, where)
+                        f"ground truth is {frame.gt.shape[1]}x{frame.gt.shape[0]} (width x height); write the "
+                        "predictions at the size of the frames", frame.pred_path, where)
     present = np.unique(frame.pred)
     unknown = [v for v in present.tolist() if v != 0 and not (1 <= v <= num_objects and v == int(v))]
     if unknown:
         known = f"1..{num_objects}" if num_objects > 1 else "1"
         shown = ", ".join(str(int(v) if v == int(v) else v) for v in unknown[:_LIST_LIMIT])
         raise DataError(UNKNOWN_OBJECT, f"predicted ids {shown} are not objects of the ground truth "
-                        f"(its first annotated frame has ids {known})", frame.pred_path, where)
+                        f"(its first annotated frame has ids {known}); predictions must use the ground truth's ids "
+                        "(0 background); are --gt and --pred of the same dataset?", frame.pred_path, where)
 
 
-def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions: Sequence[int]) -> SequenceScore:
-    """Score the frames of one sequence; ``first_gt`` (ids that score: void removed) defines the objects."""
+def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions: Sequence[int],
+           first_path: Path | None = None) -> SequenceScore:
+    """Score the frames of one sequence; ``first_gt`` (ids that score: void removed) defines the objects
+    (``first_path``: its file, for messages)."""
     num_objects = int(first_gt.max(initial=0))
     if num_objects <= 0:
-        raise DataError(EMPTY_FIRST_MASK, "the first annotated ground-truth frame has no object", None, name)
+        where = (first_path, None) if first_path is not None else (f"sequence {name}", None)
+        raise DataError(EMPTY_FIRST_MASK, "the first annotated ground-truth frame has no object, so there is "
+                        "nothing to score; every object must be in the first annotated frame (is --gt the "
+                        "ground truth of these videos?)", *where)
     object_ids = tuple(range(1, num_objects + 1))
     j_rows: list[list[float]] = [[] for _ in object_ids]
     f_rows: list[list[float]] = [[] for _ in object_ids]
@@ -343,10 +349,12 @@ def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions:
                          f_stats=tuple(object_statistics(row) for row in f))
 
 
-def _scored_positions(annotated_positions: Sequence[int], name: str) -> list[int]:
+def _scored_positions(annotated_positions: Sequence[int], name: str, folder: Path | None = None) -> list[int]:
     if len(annotated_positions) < 3:
+        where = (folder, None) if folder is not None else (f"sequence {name}", None)
         raise DataError(TOO_FEW_FRAMES, f"{len(annotated_positions)} annotated frame(s); at least 3 are needed "
-                        "because the first and last annotated frames are not scored", None, name)
+                        "because the first and last annotated frames are not scored; leave this sequence out "
+                        "(--sequences) or give its full ground truth", *where)
     return list(annotated_positions[1:-1])
 
 
@@ -376,7 +384,8 @@ def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence
     scored = _scored_positions(annotated_positions, name)
     first_position = annotated_positions[0]
     if gt_frames[first_position] is None:
-        raise DataError(MISSING_FRAME, "no ground truth for the first annotated frame", None,
+        raise DataError(MISSING_FRAME, "no ground truth for the first annotated frame; pass it, or mark the frame "
+                        "as not annotated", None,
                         f"{labels[first_position]} of {name}")
     first = _ids(gt_frames[first_position], "ground truth", name, labels[first_position])
     audit = _Audit(name, gt_format, first, (f"frame {labels[first_position]} of {name}",
@@ -386,9 +395,11 @@ def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence
         for position in scored:
             label = labels[position]
             if gt_frames[position] is None:
-                raise DataError(MISSING_FRAME, "no ground truth for an annotated frame", None, f"{label} of {name}")
+                raise DataError(MISSING_FRAME, "no ground truth for an annotated frame; pass it, or mark the frame "
+                                "as not annotated", None, f"{label} of {name}")
             if pred_frames[position] is None:
-                raise DataError(MISSING_FRAME, "no prediction for a scored frame", None, f"{label} of {name}")
+                raise DataError(MISSING_FRAME, "no prediction for a scored frame; pass the prediction of every "
+                                "annotated frame but the first and the last", None, f"{label} of {name}")
             gt = _ids(gt_frames[position], "ground truth", name, label)
             audit.add(gt, (f"frame {label} of {name}", f"frame {label}"))
             yield _Frame(label, _objects(gt, gt_format), _ids(pred_frames[position], "prediction", name, label))
@@ -422,7 +433,7 @@ def _mask_files(folder: Path) -> dict[str, Path]:
     for path in files:
         if path.stem in by_name:
             raise DataError(NAME_MISMATCH, f"two masks for frame {path.stem!r}: {by_name[path.stem].name} and "
-                            f"{path.name}", folder)
+                            f"{path.name}; keep one mask file per frame", folder)
         by_name[path.stem] = path
     return by_name
 
@@ -446,19 +457,26 @@ class _Plan:
 
 
 def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, sparse: bool) -> list[_Plan]:
-    for root, what in ((gt_root, "ground-truth"), (pred_root, "prediction")):
+    for root, what, option in ((gt_root, "ground-truth", "--gt"), (pred_root, "prediction", "--pred")):
         if not root.is_dir():
-            raise DataError(BAD_LAYOUT, f"{what} folder not found", root)
+            raise DataError(BAD_LAYOUT, f"{what} folder not found; check {option} (a folder of "
+                            "<sequence>/<frame>.png)", root)
+    if sequences is not None and not list(sequences):
+        raise DataError(MISSING_SEQUENCE, "the list of sequences to score is empty; name at least one sequence "
+                        "(--sequences: one name per line)", gt_root)
     names = list(sequences) if sequences is not None else _subfolders(gt_root)
     if not names:
-        raise DataError(BAD_LAYOUT, "no sequence folders (expected <sequence>/<frame>.png)", gt_root)
+        raise DataError(BAD_LAYOUT, "no sequence folders (expected <sequence>/<frame>.png); --gt must be the folder "
+                        "holding one folder of masks per sequence (e.g. DAVIS/2017/trainval/Annotations/480p)",
+                        gt_root)
     not_in_gt = [n for n in names if not (gt_root / n).is_dir()]
     if not_in_gt:
-        raise DataError(MISSING_SEQUENCE, f"sequences missing from the ground truth: {_listing(not_in_gt)}", gt_root)
+        raise DataError(MISSING_SEQUENCE, f"sequences missing from the ground truth: {_listing(not_in_gt)}; check "
+                        "--gt, or leave them out of --sequences", gt_root)
     not_predicted = [n for n in names if not (pred_root / n).is_dir()]
     if not_predicted:
-        raise DataError(MISSING_SEQUENCE, f"sequences missing from the predictions: {_listing(not_predicted)}",
-                        pred_root)
+        raise DataError(MISSING_SEQUENCE, f"sequences missing from the predictions: {_listing(not_predicted)}; "
+                        "predict them, or score the others with --sequences FILE", pred_root)
     plans: list[_Plan] = []
     missing: list[str] = []
     extra: list[str] = []
@@ -466,9 +484,10 @@ def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, spars
         gt_files = _mask_files(gt_root / name)
         pred_files = _mask_files(pred_root / name)
         if not gt_files:
-            raise DataError(BAD_LAYOUT, "no ground-truth masks", gt_root / name)
+            raise DataError(BAD_LAYOUT, f"no ground-truth masks ({', '.join(MASK_EXTENSIONS)}) in this folder; put the "
+                            "sequence's masks here (<frame>.png), or leave it out with --sequences", gt_root / name)
         gt_names = list(gt_files)
-        scored = _scored_positions(range(len(gt_names)), name)
+        scored = _scored_positions(range(len(gt_names)), name, gt_root / name)
         absent = [gt_names[i] for i in scored if gt_names[i] not in pred_files]
         if absent:
             missing.append(f"{name}: {_listing(absent)}")
@@ -478,8 +497,9 @@ def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, spars
                 extra.append(f"{name}: {_listing(unannotated)}")
         plans.append(_Plan(name, list(gt_files.values()), pred_files))
     if missing:
-        raise DataError(MISSING_FRAME, "predicted frames are missing (sequence: frames): " + "; ".join(missing),
-                        pred_root)
+        raise DataError(MISSING_FRAME, "predicted frames are missing (sequence: frames): " + "; ".join(missing)
+                        + "; predict every annotated frame, named like its ground truth (the first and last "
+                        "annotated frames are not needed)", pred_root)
     if extra:
         raise DataError(EXTRA_FRAMES, "predicted frames have no ground truth (sequence: frames): "
                         + "; ".join(extra) + ". If the ground truth annotates only some frames, pass --sparse "
@@ -491,7 +511,7 @@ def _score_plan(plan: _Plan, rule: str) -> SequenceScore:
     first_path = plan.gt_files[0]
     first, kind = _read_ground_truth(first_path)
     audit = _Audit(plan.name, rule, first, (str(first_path), first_path.name), kind)
-    scored = _scored_positions(range(len(plan.gt_files)), plan.name)
+    scored = _scored_positions(range(len(plan.gt_files)), plan.name, first_path.parent)
 
     def frames() -> Iterator[_Frame]:
         for position in scored:
@@ -502,7 +522,7 @@ def _score_plan(plan: _Plan, rule: str) -> SequenceScore:
             pred, _ = read_mask(pred_path, frame=gt_path.stem)
             yield _Frame(gt_path.stem, _objects(gt, rule), pred, pred_path)
 
-    score = _score(plan.name, _objects(first, rule), frames(), scored)
+    score = _score(plan.name, _objects(first, rule), frames(), scored, first_path)
     audit.warn()
     return score
 
@@ -567,11 +587,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from remn.cli import run_command
+    from remn.cli import UsageError, run_command
 
     args = _parser().parse_args(argv)
 
     def body() -> int:
+        if args.sequences and not Path(args.sequences).is_file():
+            raise UsageError(f"{args.sequences}: sequence list not found (--sequences wants a text file with one "
+                             "sequence name per line)")
         sequences = read_sequence_list(args.sequences) if args.sequences else None
         result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
                                progress=not args.quiet, gt_format=args.gt_format)

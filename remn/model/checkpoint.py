@@ -52,22 +52,32 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}; check the path given to --checkpoint or "
+                              "--load-weights (REMN or STCN weights, a .pth file)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with code, not a torch file, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}; it is "
+                              "truncated, damaged, holds code rather than weights, or is not a PyTorch file: "
+                              "download or copy the weights again") from exc
     if isinstance(obj, Mapping):
         for wrapper in ("network", "model", "state_dict"):
             if wrapper in obj and isinstance(obj[wrapper], Mapping):
                 obj = obj[wrapper]
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state_dict of tensors")
+        raise CheckpointError(f"{path} does not hold a state_dict of tensors; give REMN weights (a .pth written by "
+                              "train.py) or STCN's released weights")
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    """A library's (often multi-line) message as one short line."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _widen_value_conv(state: dict[str, Tensor], model: nn.Module) -> bool:
@@ -84,12 +94,14 @@ def _widen_value_conv(state: dict[str, Tensor], model: nn.Module) -> bool:
     return False
 
 
-def load_stcn_checkpoint(model: REMN, source: str | Path | Mapping[str, Tensor]) -> LoadReport:
+def load_stcn_checkpoint(model: REMN, source: str | Path | Mapping[str, Tensor], name: str | Path | None = None
+                         ) -> LoadReport:
     """Load STCN weights into ``model``; every STCN entry must be present and fit.
 
     Args:
         model: a :class:`REMN` in any mode.
         source: a file path, or a state_dict already in memory.
+        name: the file a state_dict in memory was read from, for messages.
 
     Returns:
         a :class:`LoadReport`; ``report.new`` lists REMN's own entries (``frm.*``,
@@ -99,7 +111,7 @@ def load_stcn_checkpoint(model: REMN, source: str | Path | Mapping[str, Tensor])
         CheckpointError: unreadable file, entries the network does not have, STCN
             entries missing from the file, or shapes that do not fit.
     """
-    origin = str(source) if isinstance(source, (str, Path)) else "state_dict"
+    origin = str(source) if isinstance(source, (str, Path)) else str(name or "state_dict")
     state = read_state_dict(source) if isinstance(source, (str, Path)) else dict(source)
     widened = _widen_value_conv(state, model)
     own = model.state_dict()
@@ -116,7 +128,9 @@ def load_stcn_checkpoint(model: REMN, source: str | Path | Mapping[str, Tensor])
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatches (first: {mismatched[:3]})")
     if problems:
-        raise CheckpointError(f"{origin} is not an STCN checkpoint for this network: " + "; ".join(problems))
+        raise CheckpointError(f"{origin} is not an STCN checkpoint for this network: " + "; ".join(problems)
+                              + "; use weights trained for this configuration, or the --config they were trained "
+                              "with (model.key_dim and model.value_dim must match)")
     model.load_state_dict(state, strict=False)
     return LoadReport(loaded=sorted(state), new=missing, widened_value_conv=widened)
 
@@ -146,7 +160,8 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit this network: {exc}") from exc
+        raise CheckpointError(f"{path} does not fit this network: {_first_line(exc, 400)}; use the --config "
+                              "these weights were trained with") from exc
 
 
 def load_for_inference(model: REMN, path: str | Path) -> str:
@@ -162,7 +177,7 @@ def load_for_inference(model: REMN, path: str | Path) -> str:
     unused = sorted(k for k in state if k not in own and k.startswith(REMN_OWN_PREFIXES))
     for key in unused:
         del state[key]
-    report = load_stcn_checkpoint(model, state)
+    report = load_stcn_checkpoint(model, state, name=path)
     parts = [f"loaded {len(report.loaded)} entries from {path}"]
     if report.new:
         modules = sorted({k.split(".")[0] for k in report.new})

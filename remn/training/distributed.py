@@ -128,7 +128,8 @@ def split_batch(global_batch: int, world_size: int, accumulation: int, where: st
         raise BatchSplitError(
             f"{where}={global_batch} cannot be split over {world_size} process(es) x {accumulation} "
             f"accumulation step(s): the global batch must be a multiple of {parts} "
-            f"(nearest: {' or '.join(map(str, nearest))})")
+            f"(nearest: {' or '.join(map(str, nearest))}); set {where} to one of those, or change the number of "
+            "processes or train.grad_accumulation")
     return global_batch // parts
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "Trainer",
     "TrainSummary",
     "TrainingError",
+    "DataLoadError",
     "NonFiniteLossError",
     "TrainingInterrupted",
     "StopSignals",
@@ -102,6 +103,59 @@ ENCODER_MODULES = ("key_encoder", "key_proj", "key_comp", "value_encoder")
 
 class TrainingError(REMNError, RuntimeError):
     """Training cannot go on (bad data, nothing to resume, a run folder in use...)."""
+
+
+_STAGE_DATA = {"static": "data.static_root", "synthetic": "data.synthetic_root and data.bl30k_root",
+               "main": "data.davis_root and data.youtube_root", "rrm": "data.davis_root and data.youtube_root"}
+"""The settings that say where a stage's training data is."""
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    """A library's (often multi-line) message as one short line."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class DataLoadError(REMNError, RuntimeError):
+    """Bad training data met in a DataLoader worker process (exit status 1).
+
+    The worker raises it with the one-line message of the data error. PyTorch raises it again in
+    the main process with the worker's whole traceback as its text; the message keeps only the
+    worker's line, so ``train.py`` prints one ``error:`` line as for the same error without workers.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_worker_line(str(message)))
+
+
+def _worker_line(text: str) -> str:
+    """The original one-line message inside PyTorch's 'Caught ... in DataLoader worker' text."""
+    if not text.startswith("Caught ") or "Traceback" not in text:
+        return text
+    tag = f"{DataLoadError.__qualname__}: "
+    for line in reversed(text.splitlines()):
+        head, found, rest = line.partition(tag)
+        if found and (head == "" or head.endswith(".")):
+            return rest.strip()
+    return " ".join(text.split())
+
+
+class _WorkerErrors(Dataset):
+    """A dataset whose expected failures in a loader worker reach the main process as one line."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        from ..data.masks import DataError
+
+        try:
+            return self.dataset[index]
+        except (REMNError, DataError) as error:
+            raise DataLoadError(str(error)) from None
 
 
 class NonFiniteLossError(TrainingError):
@@ -363,12 +417,15 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no training checkpoint to resume from: {path} does not exist")
+        raise CheckpointError(f"no training checkpoint to resume from: {path} does not exist; give the --config and "
+                              "--run-name of the run to continue, or start a new run without --resume")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, not a torch file, pickled code, ...
         raise CheckpointError(f"cannot read training checkpoint {path} ({path.stat().st_size} bytes); it is "
-                              f"truncated or corrupt: {type(exc).__name__}: {exc}") from exc
+                              f"truncated or corrupt: {type(exc).__name__}: {_first_line(exc)}; restore it from a "
+                              "copy, or start a new --run-name with --load-weights from one of the run's .pth "
+                              "files") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a REMN training checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
                               "network weights go to --load-weights instead")
@@ -384,12 +441,10 @@ def load_initial_weights(model: REMN, path: str | Path) -> str:
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise CheckpointError(f"{path} does not fit this network: {exc}") from exc
+            raise CheckpointError(f"{path} does not fit this network: {_first_line(exc, 400)}; use the --config these "
+                                  "weights were trained with") from exc
         return f"loaded {len(state)} entries from {path}"
-    try:
-        report = load_stcn_checkpoint(model, state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+    report = load_stcn_checkpoint(model, state, name=path)
     new = ", ".join(sorted({k.rsplit('.', 2)[0] for k in report.new})) or "none"
     widened = "; value_encoder.conv1 widened from 4 to 5 channels" if report.widened_value_conv else ""
     return (f"loaded {len(report.loaded)} STCN entries from {path}; {len(report.new)} REMN entries are new "
@@ -448,7 +503,8 @@ class BatchStream:
     def _build(self, max_skip: int) -> None:
         self.dataset = self.data.dataset(self.stage, max_skip, self.clip_frames)
         if len(self.dataset) == 0:
-            raise TrainingError(f"stage {self.stage!r}: the training dataset is empty")
+            raise TrainingError(f"stage {self.stage!r}: the training dataset is empty; check "
+                                f"{_STAGE_DATA.get(self.stage, 'the data.*_root settings')}")
         self.sampler = ResumableSampler(self.dataset, self.ctx.world_size, self.ctx.rank, seed=self.seed,
                                         min_samples=self.micro_batch)
 
@@ -456,7 +512,8 @@ class BatchStream:
         p = self.position
         self.sampler.set_epoch(p.epoch, skip=p.batch_in_epoch * self.micro_batch)
         generator = torch.Generator().manual_seed(_derived_seed(self.seed, p.epoch, self.ctx.rank))
-        loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self.sampler,
+        dataset = _WorkerErrors(self.dataset) if self.num_workers > 0 else self.dataset
+        loader = DataLoader(dataset, batch_size=self.micro_batch, sampler=self.sampler,
                             num_workers=self.num_workers, pin_memory=self.ctx.device.type == "cuda",
                             drop_last=True, generator=generator, worker_init_fn=_ignore_stop_signals)
         self._iterator = iter(loader)
@@ -487,11 +544,25 @@ class BatchStream:
                 empty_epochs += 1
                 if empty_epochs > 2:
                     raise TrainingError(f"stage {self.stage!r}: the dataset gives no full batch any more "
-                                        f"(max_skip {self.position.max_skip})") from None
+                                        f"(max_skip {self.position.max_skip}); lower the batch size "
+                                        f"(train.{self.stage}.batch_size) or add videos "
+                                        f"({_STAGE_DATA.get(self.stage, 'data.*_root')})") from None
                 self._next_epoch()
                 continue
+            except BaseException:
+                # the error's traceback keeps the loader alive, and its workers ignore SIGTERM: tell
+                # them to stop now, or the interpreter would wait for them forever at exit
+                self.close()
+                raise
             self.position.batch_in_epoch += 1
             return batch
+
+    def close(self) -> None:
+        """Stop the loader's worker processes (if any); the next batch starts a new loader."""
+        iterator, self._iterator = self._iterator, None
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # PyTorch has no public way to do this
+        if shutdown is not None:
+            shutdown()
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -554,7 +625,7 @@ class Trainer:
         check_not_overlapping(self.folder.root, [(f"data.{key}", getattr(data, key)) for key in
                                                  ("davis_root", "youtube_root", "static_root", "bl30k_root",
                                                   "synthetic_root") if getattr(data, key)]
-                              + [("--load-weights file", load_weights)])
+                              + [("--load-weights file", load_weights)], option="--run-name or train.run_dir")
         foreign = self.folder.foreign_entries()
         if foreign:
             raise TrainingError(f"{self.folder.root}: holds files a training run does not write ({', '.join(foreign[:5])}"
@@ -564,10 +635,21 @@ class Trainer:
         self.checkpoint = load_training_checkpoint(self.folder.latest) if resume else None
         if self.checkpoint is not None and list(self.checkpoint["stages"]) != list(self.train_cfg.stages):
             raise TrainingError(f"{self.folder.latest} was written for stages {list(self.checkpoint['stages'])}, "
-                                f"this launch asks for {list(self.train_cfg.stages)}")
+                                f"this launch asks for {list(self.train_cfg.stages)}; resume with the run's own "
+                                "train.stages, or start a new --run-name")
 
         seed_everything(cfg.runtime.seed)  # the same initial weights on every process
         self.model = build_model(cfg).to(self.device)
+        loaded = None  # the weights first: a file that does not fit is refused before the run folder is written
+        if self.checkpoint is not None:
+            try:
+                self.model.load_state_dict(self.checkpoint["model"])
+            except RuntimeError as exc:
+                raise CheckpointError(f"{self.folder.latest} does not fit this network: {_first_line(exc, 400)}; "
+                                      f"resume with the run's own configuration ({self.folder.root / 'config.yaml'})"
+                                      ) from exc
+        elif load_weights is not None:
+            loaded = load_initial_weights(self.model, load_weights)
         self.logger = TrainLogger(self.folder, self.ctx.is_main,
                                   purge_step=None if self.checkpoint is None else self.checkpoint["global_step"])
         if self.ctx.is_main:
@@ -576,10 +658,8 @@ class Trainer:
             if config_file != "config.yaml":
                 self.logger.message(f"note: this launch's configuration differs from {self.folder.root}/config.yaml; "
                                     f"it is saved as {config_file}")
-        if self.checkpoint is not None:
-            self.model.load_state_dict(self.checkpoint["model"])
-        elif load_weights is not None:
-            self.logger.message(load_initial_weights(self.model, load_weights))
+        if loaded is not None:
+            self.logger.message(loaded)
         seed_everything(_derived_seed(cfg.runtime.seed, self.ctx.rank))  # each process its own augmentations
 
         self.history: list[dict[str, Any]] = []
@@ -738,7 +818,8 @@ class Trainer:
             raise NonFiniteLossError(
                 f"non-finite {what} in stage {self.stage_name!r} at iteration {self.iteration + 1} ({parts}, gradient "
                 f"norm {grad_norm:.4g}; clips {result.names}); training stopped and this step was not applied or "
-                "saved. Last good checkpoint: " + (f"{saved} (resume with --resume)" if saved else "none yet"))
+                "saved. Last good checkpoint: " + (f"{saved} (resume with --resume)" if saved else "none yet")
+                + f"; if it happens again, lower train.{self.stage_name}.lr or use train.precision=fp32")
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -845,6 +926,8 @@ class Trainer:
         finally:
             torch.use_deterministic_algorithms(previous[0])
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = previous[1], previous[2]
+            if getattr(self, "stream", None) is not None:
+                self.stream.close()
             self.logger.close()
 
     def _run(self, stop_after: int | None) -> TrainSummary:
