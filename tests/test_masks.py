@@ -282,7 +282,7 @@ def test_snapped_masks_hold_only_the_main_values(tmp_path, seed, count, form, ho
     # the objects are back, edges moved by a pixel or so: each id covers one drawn object
     pairs, overlap = np.unique(np.stack([labels.ravel(), ids.ravel()]), axis=1, return_counts=True)
     best = {label: overlap[pairs[0] == label].max() for label in np.unique(labels)}
-    assert sum(best.values()) > 0.95 * ids.size
+    assert sum(best.values()) > 0.9 * ids.size
 
 
 def test_clean_masks_ignore_a_repair_and_16_bit_soft_masks_are_repaired(tmp_path):

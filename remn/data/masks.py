@@ -316,26 +316,29 @@ class _EdgeAnalysis:
         self.main, self.edge, self.other, self.where = main, 0, 0, None
         if not full and np.count_nonzero(~main & ~is_void) < max(SOFT_MIN_VALUES, np.count_nonzero(main) - 1):
             return  # too few to be soft, whatever main regions step 2 adds: most clean masks stop here
-        # step 2, main regions of noise: near-uniform areas that no exact main value covers (lossy colour)
+        # step 2, main regions of noise: the commonest value in the core (the half farthest from its
+        # border) of each large near-uniform area whose colours are not those of an exact main value:
+        # an object that lossy compression or a blur left with no uniform 3x3 patch
         picture = v.colours[v.index].astype(np.float32)
         spread = np.zeros((height, width), np.float32)
         for channel in range(picture.shape[2]):
             plane = np.ascontiguousarray(picture[..., channel])
             spread = np.maximum(spread, cv2.dilate(plane, box) - cv2.erode(plane, box))
-        flat = (spread <= NEAR_UNIFORM * v.scale) & ~is_void[v.index]
+        near_main = np.zeros(n, dtype=bool)
+        for colour in v.colours[main]:
+            near_main |= np.abs(v.colours - colour).max(1) <= FAINT * v.scale
+        flat = (spread <= NEAR_UNIFORM * v.scale) & ~(near_main | is_void)[v.index]
         count, areas, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=8)
-        area = stats[:, cv2.CC_STAT_AREA]
-        covered = np.bincount(areas[flat & main[v.index]], minlength=count)
-        loose = np.flatnonzero((area >= least) & (covered < 0.5 * area))
-        loose = loose[loose > 0]
-        if len(loose):
-            inside = np.isin(areas, loose)
-            key, seen = np.unique(areas[inside].astype(np.int64) * n + v.index[inside], return_counts=True)
-            order = np.lexsort((-seen, key // n))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = (key // n)[order][1:] != (key // n)[order][:-1]
-            main[(key % n)[order][first]] = True
-            main &= ~is_void
+        exact = np.flatnonzero(main)
+        for area in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= least) + 1:  # (label 0: not flat)
+            x, y, w, h = stats[area, :4]
+            region = (areas[y:y + h, x:x + w] == area).astype(np.uint8)
+            depth = cv2.distanceTransform(np.pad(region, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+            if depth.max() < 2:  # a thin band (a slope, a strip), no core
+                continue
+            core = int(np.argmax(np.bincount(v.index[y:y + h, x:x + w][depth >= 0.5 * depth.max()], minlength=n)))
+            if not self._blend(v.colours[core], v.colours[exact]):  # not a plateau on a slope between two
+                main[core] = True
         mains = np.flatnonzero(main)
         if len(mains) >= 2:  # a main value within FAINT of a larger one is a faint copy of it (lossy noise)
             colours = v.colours[mains]
@@ -398,6 +401,19 @@ class _EdgeAnalysis:
         candidates = ~main & ~is_void
         edge = candidates & (placed_count > 0) & (edge_count >= 0.5 * placed_count)
         self.edge, self.other = int(edge.sum()), int((candidates & ~edge).sum())
+
+    @staticmethod
+    def _blend(colour: np.ndarray, mains: np.ndarray) -> bool:
+        """Whether ``colour`` lies between two of the ``mains`` colours (BLEND), as a step on a blurred slope."""
+        if len(mains) < 2:
+            return False
+        a, b = np.repeat(mains, len(mains), axis=0), np.tile(mains, (len(mains), 1))
+        ab = b - a
+        length2 = (ab * ab).sum(1)
+        along = ((colour - a) * ab).sum(1) / np.maximum(length2, 1e-12)
+        off = np.sqrt(((colour - a - along[:, None] * ab) ** 2).sum(1))
+        faint = FAINT * float((mains.max(0) - mains.min(0)).max())
+        return bool(np.any((length2 > 0) & (along > 0) & (along < 1) & (off <= faint + BLEND * np.sqrt(length2))))
 
     def softness(self) -> Softness:
         v = self.v
