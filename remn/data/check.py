@@ -33,12 +33,12 @@ from remn.data.masks import (
     read_image,
     read_mask,
 )
-
-IGNORED_MASK_FILE = "ignored-mask-file"
-_NOT_MASKS = tuple(e for e in IMAGE_EXTENSIONS if e not in MASK_EXTENSIONS)
 from remn.data.vos import DAVIS2017, VOSDataset, _DAVISLayout, open_dataset
 
-__all__ = ["VideoReport", "DatasetReport", "check_dataset", "main"]
+__all__ = ["VideoReport", "DatasetReport", "check_dataset", "main", "IGNORED_MASK_FILE"]
+
+IGNORED_MASK_FILE = "ignored-mask-file"  # an image in a mask folder that is never read (a lossless .webp)
+_NOT_MASKS = tuple(e for e in IMAGE_EXTENSIONS if e not in MASK_EXTENSIONS)
 
 
 @dataclass

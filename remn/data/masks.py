@@ -289,79 +289,112 @@ class _Values:
         return len(self.values) - (self.void is not None)
 
 
+def _between(own: np.ndarray, a: np.ndarray, b: np.ndarray, faint: float) -> np.ndarray:
+    """Whether colours ``own`` (N, C) are blends of ``a`` and ``b`` (N, C): strictly between them along
+    the line from one to the other, and off that line by at most ``faint`` plus BLEND of their distance."""
+    ab = b - a
+    length2 = (ab * ab).sum(1)
+    along = ((own - a) * ab).sum(1) / np.maximum(length2, 1e-12)
+    off = np.sqrt(((own - a - along[:, None] * ab) ** 2).sum(1))
+    return (length2 > 0) & (along > 0) & (along < 1) & (off <= faint + BLEND * np.sqrt(length2))
+
+
+def _spread(mains: np.ndarray) -> float:
+    """FAINT of the largest per-channel range of the main colours."""
+    return FAINT * float((mains.max(0) - mains.min(0)).max()) if len(mains) else 0.0
+
+
 class _EdgeAnalysis:
-    """The soft-mask analysis of :func:`mask_softness`, kept for a snap repair."""
+    """The soft-mask analysis of :func:`mask_softness` (module docstring), kept for a snap repair."""
 
     def __init__(self, v: _Values, full: bool = False):
         import cv2
 
-        self.v = v
-        n = len(v)
-        height, width = v.index.shape
-        is_void = np.zeros(n, dtype=bool)
+        self.v, self.cv2 = v, cv2
+        self.is_void = np.zeros(len(v), dtype=bool)
         if v.void is not None:
-            is_void[v.void] = True
-        self.is_void = is_void
-        # a value's interior: its pixels whose 3x3 neighbourhood is all of it
-        box = np.ones((3, 3), np.uint8)
-        index = v.index
+            self.is_void[v.void] = True
+        height, width = v.index.shape
+        self.least = max(2.0, MAIN_INTERIOR * height * width)
+        self.main = self._exact_mains()
+        self.edge, self.other, self.where = 0, 0, None
+        needed = max(SOFT_MIN_VALUES, np.count_nonzero(self.main) - 1)
+        if not full and np.count_nonzero(~self.main & ~self.is_void) < needed:
+            return  # too few to be soft, whatever main regions step 2 adds: most clean masks stop here
+        self._add_noisy_mains()
+        self._drop_faint_mains()
+        if np.count_nonzero(self.main) >= 2:
+            self._classify()
+
+    def _exact_mains(self) -> np.ndarray:
+        """Step 1: values whose interior (pixels with a 3x3 neighbourhood all of that value) is large."""
+        cv2, v, n = self.cv2, self.v, len(self.v)
+        box, index = np.ones((3, 3), np.uint8), self.v.index
         if index.dtype == np.uint8 and n < 256:  # OpenCV all the way: mark other pixels 255, count
             differs = cv2.compare(cv2.erode(index, box), cv2.dilate(index, box), cv2.CMP_NE)
             interior = cv2.calcHist([cv2.max(index, differs)], [0], None, [256], [0, 256]).ravel()[:n]
         else:  # morphology wants 8/16-bit or float32 (exact for up to 2**24 distinct values)
             cast = index.astype(np.uint16 if n <= 65536 else np.float32)
             interior = np.bincount(index[cv2.erode(cast, box) == cv2.dilate(cast, box)], minlength=n)
-        least = max(2.0, MAIN_INTERIOR * height * width)
-        main = (interior >= least) & ~is_void
-        self.main, self.edge, self.other, self.where = main, 0, 0, None
-        if not full and np.count_nonzero(~main & ~is_void) < max(SOFT_MIN_VALUES, np.count_nonzero(main) - 1):
-            return  # too few to be soft, whatever main regions step 2 adds: most clean masks stop here
-        # step 2, main regions of noise: the commonest value in the core (the half farthest from its
-        # border) of each large near-uniform area whose colours are not those of an exact main value:
-        # an object that lossy compression or a blur left with no uniform 3x3 patch
+        return (interior >= self.least) & ~self.is_void
+
+    def _add_noisy_mains(self) -> None:
+        """Step 2: the commonest value in the core (the half farthest from its border) of each large
+        near-uniform area whose colours are not those of an exact main value, unless that value is a
+        blend of two exact ones (a plateau on a blurred slope): an object that lossy compression or a
+        blur left with no uniform 3x3 patch."""
+        cv2, v, n = self.cv2, self.v, len(self.v)
+        box = np.ones((3, 3), np.uint8)
         picture = v.colours[v.index].astype(np.float32)
-        spread = np.zeros((height, width), np.float32)
+        spread = np.zeros(v.index.shape, np.float32)
         for channel in range(picture.shape[2]):
             plane = np.ascontiguousarray(picture[..., channel])
             spread = np.maximum(spread, cv2.dilate(plane, box) - cv2.erode(plane, box))
-        near_main = np.zeros(n, dtype=bool)
-        for colour in v.colours[main]:
-            near_main |= np.abs(v.colours - colour).max(1) <= FAINT * v.scale
-        flat = (spread <= NEAR_UNIFORM * v.scale) & ~(near_main | is_void)[v.index]
-        count, areas, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=8)
-        exact = np.flatnonzero(main)
-        for area in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= least) + 1:  # (label 0: not flat)
+        exact = v.colours[self.main]
+        near = self.is_void.copy()
+        for colour in exact:
+            near |= np.abs(v.colours - colour).max(1) <= FAINT * v.scale
+        flat = (spread <= NEAR_UNIFORM * v.scale) & ~near[v.index]
+        _, areas, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=8)
+        for area in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= self.least) + 1:  # (label 0: not flat)
             x, y, w, h = stats[area, :4]
             region = (areas[y:y + h, x:x + w] == area).astype(np.uint8)
             depth = cv2.distanceTransform(np.pad(region, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-            if depth.max() < 2:  # a thin band (a slope, a strip), no core
+            if depth.max() < 2:  # a thin band (a slope, a strip): no core
                 continue
-            core = int(np.argmax(np.bincount(v.index[y:y + h, x:x + w][depth >= 0.5 * depth.max()], minlength=n)))
-            if not self._blend(v.colours[core], v.colours[exact]):  # not a plateau on a slope between two
-                main[core] = True
-        mains = np.flatnonzero(main)
-        if len(mains) >= 2:  # a main value within FAINT of a larger one is a faint copy of it (lossy noise)
-            colours = v.colours[mains]
-            self.faint = FAINT * float((colours.max(0) - colours.min(0)).max())
-            order = mains[np.argsort(-v.counts[mains], kind="stable")]
-            close = np.abs(v.colours[order][:, None, :] - v.colours[order][None, :, :]).max(2) <= self.faint
-            kept = np.zeros(len(order), dtype=bool)
-            for at in range(len(order)):
-                kept[at] = not (close[at, :at] & kept[:at]).any()
-            main[:] = False
-            main[order[kept]] = True
-        self.main = main
-        mains = np.flatnonzero(main)
-        if len(mains) < 2:
-            return
+            core = v.index[y:y + h, x:x + w][depth >= 0.5 * depth.max()]
+            value = int(np.argmax(np.bincount(core, minlength=n)))
+            pairs = np.repeat(exact, len(exact), axis=0), np.tile(exact, (len(exact), 1))
+            if not _between(v.colours[[value] * len(pairs[0])], *pairs, _spread(exact)).any():
+                self.main[value] = True
+
+    def _drop_faint_mains(self) -> None:
+        """A main value within FAINT of the main colours' range of a more common one is a faint copy of it."""
+        v, mains = self.v, np.flatnonzero(self.main)
+        self.faint = _spread(v.colours[mains])
+        order = mains[np.argsort(-v.counts[mains], kind="stable")]
+        close = np.abs(v.colours[order][:, None, :] - v.colours[order][None, :, :]).max(2) <= self.faint
+        kept = np.zeros(len(order), dtype=bool)
+        for at in range(len(order)):
+            kept[at] = not (close[at, :at] & kept[:at]).any()
+        self.main[:] = False
+        self.main[order[kept]] = True
+
+    def _classify(self) -> None:
+        """Step 3: from every pixel that is neither main nor void, the first main pixel in 8 directions
+        (up to CHORD px); a pixel is an edge pixel when it is a faint copy of the nearest one or a blend
+        of the two ends of the shortest chord through it between different main regions; a value is an
+        edge value when at least half of the pixels that found a main pixel are edge pixels."""
+        v, n = self.v, len(self.v)
+        height, width = v.index.shape
+        mains = np.flatnonzero(self.main)
         main_colours = v.colours[mains]
-        # from every pixel that is neither main nor void, the first main pixel in 8 directions
         slot = np.full(n, -1, dtype=np.int64)
         slot[mains] = np.arange(len(mains))
         pad = CHORD
-        board = np.full((height + 2 * pad, width + 2 * pad), -2, dtype=np.int32)
-        board[pad:pad + height, pad:pad + width] = slot[v.index]
-        ys, xs = np.nonzero((board[pad:pad + height, pad:pad + width] < 0) & ~is_void[v.index])
+        board = np.full((height + 2 * pad, width + 2 * pad), -2, dtype=np.int32)  # -2: outside the image
+        board[pad:pad + height, pad:pad + width] = slot[v.index]  # -1: not main
+        ys, xs = np.nonzero((board[pad:pad + height, pad:pad + width] < 0) & ~self.is_void[v.index])
         count = len(ys)
         nearest, nearest_at = np.full(count, -1), np.full(count, np.inf)
         chord, side_a, side_b = np.full(count, np.inf), np.full(count, -1), np.full(count, -1)
@@ -375,7 +408,7 @@ class _EdgeAnalysis:
                     if not len(active):
                         break
                     seen = board[ys[active] + pad + sign * t * dy, xs[active] + pad + sign * t * dx]
-                    hit = seen >= 0  # a main pixel; -2 is outside the image, -1 not main
+                    hit = seen >= 0
                     found[active[hit]], at[active[hit]] = seen[hit], t * step
                     active = active[seen == -1]
                 sides.append((found, at))
@@ -389,31 +422,14 @@ class _EdgeAnalysis:
         own = v.colours[v.index[ys, xs]]
         placed = nearest >= 0
         faint = placed & (np.abs(own - main_colours[np.maximum(nearest, 0)]).max(1) <= self.faint)
-        a, b = main_colours[np.maximum(side_a, 0)], main_colours[np.maximum(side_b, 0)]
-        ab = b - a
-        length2 = (ab * ab).sum(1)
-        along = ((own - a) * ab).sum(1) / np.maximum(length2, 1e-12)
-        off = np.sqrt(((own - a - along[:, None] * ab) ** 2).sum(1))
-        blend = (side_a >= 0) & (along > 0) & (along < 1) & (off <= self.faint + BLEND * np.sqrt(length2))
+        blend = (side_a >= 0) & _between(own, main_colours[np.maximum(side_a, 0)],
+                                         main_colours[np.maximum(side_b, 0)], self.faint)
         value = v.index[ys, xs].astype(np.int64)
         placed_count = np.bincount(value[placed], minlength=n)
         edge_count = np.bincount(value[faint | blend], minlength=n)
-        candidates = ~main & ~is_void
+        candidates = ~self.main & ~self.is_void
         edge = candidates & (placed_count > 0) & (edge_count >= 0.5 * placed_count)
         self.edge, self.other = int(edge.sum()), int((candidates & ~edge).sum())
-
-    @staticmethod
-    def _blend(colour: np.ndarray, mains: np.ndarray) -> bool:
-        """Whether ``colour`` lies between two of the ``mains`` colours (BLEND), as a step on a blurred slope."""
-        if len(mains) < 2:
-            return False
-        a, b = np.repeat(mains, len(mains), axis=0), np.tile(mains, (len(mains), 1))
-        ab = b - a
-        length2 = (ab * ab).sum(1)
-        along = ((colour - a) * ab).sum(1) / np.maximum(length2, 1e-12)
-        off = np.sqrt(((colour - a - along[:, None] * ab) ** 2).sum(1))
-        faint = FAINT * float((mains.max(0) - mains.min(0)).max())
-        return bool(np.any((length2 > 0) & (along > 0) & (along < 1) & (off <= faint + BLEND * np.sqrt(length2))))
 
     def softness(self) -> Softness:
         v = self.v
@@ -687,11 +703,15 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
                         "--mask-snap keeps them apart)" if len(merged) > 1 else ""))
         else:
             index = analysis.snapped() if analysis is not None else values.index
-            labels, ids, kind, colours = _ids(decoded, void, path, frame, index)
             kept = np.flatnonzero(np.bincount(index.ravel(), minlength=len(values)))
             kept = [int(values.values[i]) for i in kept if i != values.void]
-            done += (f" snapped to its {len(kept)} main {unit} ({_shown(kept, decoded.source)}): "
-                     f"{values.real} {unit} -> {len(ids)} object{'s' * (len(ids) != 1)}")
+            done += f" snapped to its {len(kept)} main {unit} ({_shown(kept, decoded.source)})"
+            if decoded.source == "grey" and len(kept) == 2 and kept[0] == 0 and kept[1] > 255:
+                # a 16-bit object whose blur left no pixel at 65535: one object, as a 0/65535 mask is
+                labels, ids, kind, colours = (values.values[index] > 0).astype(np.int64), (1,), "binary", {}
+            else:
+                labels, ids, kind, colours = _ids(decoded, void, path, frame, index)
+            done += f": {values.real} {unit} -> {len(ids)} object{'s' * (len(ids) != 1)}"
     else:
         labels, ids, kind, colours = _ids(decoded, void, path, frame)
     if warn and (done or colours):
