@@ -198,7 +198,8 @@ class MaskRepair:
     * ``snap=True`` (``--mask-snap``): every pixel that is not of a main value (see
       :func:`mask_softness`) takes the main value nearest to its own, among the two main regions
       it lies between when it lies between two, else among all main values; the result is then read
-      by the file's usual rule (grey values as ids, colours mapped to ids).
+      by the file's usual rule (grey values as ids, colours mapped to ids), except that a 16-bit
+      mask left with 0 and one value above 255 is one object, as a 0/65535 mask is.
 
     Masks that are neither soft nor lossy are read as they are, whatever the repair.
     """
@@ -345,16 +346,11 @@ class _EdgeAnalysis:
         blur left with no uniform 3x3 patch."""
         cv2, v, n = self.cv2, self.v, len(self.v)
         box = np.ones((3, 3), np.uint8)
-        picture = v.colours[v.index].astype(np.float32)
-        spread = np.zeros(v.index.shape, np.float32)
-        for channel in range(picture.shape[2]):
-            plane = np.ascontiguousarray(picture[..., channel])
-            spread = np.maximum(spread, cv2.dilate(plane, box) - cv2.erode(plane, box))
         exact = v.colours[self.main]
         near = self.is_void.copy()
         for colour in exact:
             near |= np.abs(v.colours - colour).max(1) <= FAINT * v.scale
-        flat = (spread <= NEAR_UNIFORM * v.scale) & ~near[v.index]
+        flat = (self._spread() <= NEAR_UNIFORM * v.scale) & ~self._per_pixel(near)
         _, areas, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=8)
         for area in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= self.least) + 1:  # (label 0: not flat)
             x, y, w, h = stats[area, :4]
@@ -367,6 +363,33 @@ class _EdgeAnalysis:
             pairs = np.repeat(exact, len(exact), axis=0), np.tile(exact, (len(exact), 1))
             if not _between(v.colours[[value] * len(pairs[0])], *pairs, _spread(exact)).any():
                 self.main[value] = True
+
+    def _per_pixel(self, table: np.ndarray) -> np.ndarray:
+        """``table[index]`` for a table of booleans or small numbers, by OpenCV's look-up table when it can."""
+        index = self.v.index
+        if index.dtype == np.uint8 and table.dtype == bool:
+            return self.cv2.LUT(index, np.pad(table.astype(np.uint8), (0, 256 - len(table)))).view(bool)
+        return table[index]
+
+    def _spread(self) -> np.ndarray:
+        """Per pixel, the largest range of a colour channel over its 3x3 neighbourhood."""
+        cv2, v = self.cv2, self.v
+        box = np.ones((3, 3), np.uint8)
+        colours = v.colours
+        if colours.min() >= 0 and colours.max() <= 255 and np.all(colours == np.round(colours)):
+            colours = colours.astype(np.uint8)
+        else:
+            colours = colours.astype(np.float32)
+        if v.index.dtype == np.uint8 and colours.dtype == np.uint8:
+            table = np.pad(colours, ((0, 256 - len(colours)), (0, 0)))
+            planes = [cv2.LUT(v.index, np.ascontiguousarray(table[:, c])) for c in range(colours.shape[1])]
+        else:
+            planes = [colours[:, c][v.index] for c in range(colours.shape[1])]
+        spread = None
+        for plane in planes:
+            rise = cv2.subtract(cv2.dilate(plane, box), cv2.erode(plane, box))
+            spread = rise if spread is None else cv2.max(spread, rise)
+        return spread
 
     def _drop_faint_mains(self) -> None:
         """A main value within FAINT of the main colours' range of a more common one is a faint copy of it."""
