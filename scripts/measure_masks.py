@@ -1,16 +1,13 @@
-"""Measure the soft-mask rule of remn.data.masks on clean and soft masks (the tables in docs/data.md).
-
-    python scripts/measure_masks.py            # about 3 minutes on 2 shared CPU cores
-    python scripts/measure_masks.py --quick    # fewer masks, a smoke test
-
-docs/data.md says which clean and soft masks these are. Each is stored as 8-bit grey levels, 16-bit
-grey, a colour image, a palette image with an adaptive palette and one snapped to the DAVIS palette,
-and analysed by mask_softness, as read_mask does.
-"""
+"""Measure the soft-mask rule of remn.data.masks on clean and soft masks: the tables of docs/data.md,
+which says what the masks are. ``python scripts/measure_masks.py`` (about 2 minutes on 2 shared CPU
+cores; ``--quick``: fewer masks). Each mask is stored as 8-bit grey levels, 16-bit grey, a colour
+image, a palette image with an adaptive palette and one snapped to the DAVIS palette, and analysed
+by mask_softness, as read_mask does."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import statistics
 import sys
 import timeit
@@ -28,7 +25,7 @@ from remn.data.synthetic import generate_video, layout_spec  # noqa: E402
 DAVIS_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"
 PALETTE = np.frombuffer(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)
 FORMS = ("grey", "grey16", "rgb", "palette", "palette-davis")
-DAVIS_P = Image.new("P", (1, 1))
+DAVIS_P = Image.frombytes("P", (1, 1), b"\0")
 DAVIS_P.putpalette(DAVIS_PALETTE)
 
 
@@ -123,16 +120,17 @@ def pil_down(big: Image.Image, form: str, resample) -> np.ndarray:
 
 
 def sources(quick: bool):  # (group, id map) of the clean masks that are also softened
-    if DAVIS_MINI.is_dir():
-        for path in sorted(DAVIS_MINI.glob("Annotations/480p/*/*.png"))[::(50 if quick else 10)]:
-            yield "DAVIS 2016 (real)", (np.asarray(Image.open(path)) > 0).astype(np.int64)
-    for layout in ("davis", "youtube", "generic"):
-        for objects in ((1, 3), (5, 10)):
-            spec = layout_spec(layout, frames=8, height=256, width=256, objects=objects)
-            for seed in range(1 if quick else 2):
-                video = generate_video(1000 + seed, spec=spec)
-                for t in (0, 7):
-                    yield "generated", video.masks[t].astype(np.int64)
+    for path in sorted(DAVIS_MINI.glob("Annotations/480p/*/*.png"))[::(50 if quick else 10)]:  # if present
+        yield "DAVIS 2016 (real)", (np.asarray(Image.open(path)) > 0).astype(np.int64)
+    for layout, objects, seed in itertools.product(("davis", "youtube", "generic"), ((1, 3), (5, 10)),
+                                                   range(1 if quick else 2)):
+        video = generate_video(1000 + seed, spec=layout_spec(layout, frames=8, height=256, width=256, objects=objects))
+        yield from (("generated", video.masks[t].astype(np.int64)) for t in (0, 7))
+
+
+def ranges(rows: list[tuple]) -> str:  # min-max of each column of (main regions, edge values, margin, share)
+    columns = list(zip(*rows))
+    return " | ".join(f"{min(c)}-{max(c)}" for c in columns[:3]) + f" | {min(columns[3]):.2f}-{max(columns[3]):.2f}"
 
 
 def main(quick: bool) -> None:
@@ -142,11 +140,10 @@ def main(quick: bool) -> None:
     def record(case, form, image, void=None):
         s = mask_softness(image, void=void)
         cells[case, form].append(s.soft)
-        stats[case].append((len(s.mains), s.edge_values, s.edge_values - len(s.mains) + 1,
-                            s.edge_values / max(1, s.edge_values + s.other_values)))
+        stats[case, form].append((len(s.mains), s.edge_values, s.edge_values - len(s.mains) + 1,
+                                  s.edge_values / max(1, s.edge_values + s.other_values)))
 
-    clean = list(sources(quick))
-    box = np.ones((3, 3), np.uint8)
+    clean, box = list(sources(quick)), np.ones((3, 3), np.uint8)
     for group, ids in clean:
         for form in FORMS + ("grey ids",):
             record(f"clean: {group}", form, store(render(ids, form), form))
@@ -174,20 +171,23 @@ def main(quick: bool) -> None:
     for case in dict.fromkeys(c for c, _ in cells):
         row = [f"{sum(cells[case, f])}/{len(cells[case, f])}" if cells[case, f] else "" for f in columns]
         print(f"| {case} | " + " | ".join(row) + " |")
-    print("\n| masks | main regions | edge values | edge values - (main regions - 1) | edge share |\n"
-          "|---|---|---|---|---|")
-    for case, found in stats.items():
-        columns = list(zip(*found))
-        print(f"| {case} | " + " | ".join(f"{min(c)}-{max(c)}" for c in columns[:3])
-              + f" | {min(columns[3]):.2f}-{max(columns[3]):.2f} |")
+    header = " | main regions | edge values | edge values - (main regions - 1) | edge share |\n|---|---|---|---|---|"
+    print("\n| masks" + header)
+    for case in dict.fromkeys(c for c, _ in cells):
+        print(f"| {case} | {ranges([r for (c, _), rows in stats.items() if c == case for r in rows])} |")
+    print("\n| masks, by form" + header)
+    for kind, form in itertools.product(("clean", "soft"), columns):
+        found = [r for (c, f), rows in stats.items() if c.startswith(kind) and f == form for r in rows]
+        if found:
+            print(f"| {kind}, {form} | {ranges(found)} |")
     print("\nmilliseconds per mask_softness call at 854x480 (median of 5; shared machine):")
     spec = layout_spec("davis", frames=1, height=480, width=854, objects=(5, 5))
     objects = generate_video(3, spec=spec).masks[0].astype(np.int64)
-    davis = cv2.resize(clean[0][1].astype(np.uint8), (854, 480), interpolation=cv2.INTER_NEAREST)
+    davis = cv2.resize((clean[0][1] > 0).astype(np.uint8), (854, 480), interpolation=cv2.INTER_NEAREST)
+    many = many_small(rng, 480, 854)
     timed = {"clean 0/255": store(render(davis, "grey"), "grey"),  # (2 values: nothing to analyse)
              "clean palette, 5 objects": store(render(objects, "palette-davis"), "palette-davis"),
-             "clean palette, many small objects": store(render(many_small(rng, 480, 854), "palette-davis"),
-                                                        "palette-davis"),
+             "clean palette, many small objects": store(render(many, "palette-davis"), "palette-davis"),
              "soft grey, 4x area": store(soften(objects, "grey", "4x", 0), "grey"),
              "soft 16-bit, blur 3": store(soften(objects, "grey", "blur", 3), "grey16")}
     for name, image in timed.items():
