@@ -17,14 +17,16 @@ Masks that are not object ids are refused rather than guessed at:
 
 * ``soft-mask``: values that look like anti-aliasing, blur or lossy compression. A mask with
   more than three distinct values is analysed (:func:`mask_softness`): *main* values are those
-  with an interior (a uniform 3x3 patch) over 0.05% of the image, or the most common value of a
-  large near-uniform area; a value is an *edge value* when at least half of its pixels are a
-  faint copy of the nearest main value (within 3% of the main values' range) or lie on a short
-  chord between two different main regions with a colour between theirs (a blend). The mask is
-  soft when its edge values number at least 2, at least one per main region but one (each
-  region's outline makes blends of its own), and at least a fifth of the values that are not
-  main. Grey (8/16-bit), palette (by palette colour) and colour masks are analysed alike; the
-  ``void`` id takes no part. docs/data.md has the measurements behind these numbers.
+  with an interior (pixels whose 3x3 neighbourhood is all theirs) of 0.05% of the image, or the
+  commonest value in the core of a large near-uniform area of other colours (an object lossy
+  compression left with no uniform patch); a value is an *edge value* when at least half of its
+  pixels are a faint copy of the nearest main value (within 3% of the main values' range) or lie
+  on a short chord between two different main regions with a colour between theirs (a blend).
+  The mask is soft when its edge values number at least 2, at least one per main region but one
+  (each region's outline makes blends of its own), and at least a tenth of the values that are
+  not main. Grey (8/16-bit), palette (by palette colour) and colour masks are analysed alike; a
+  palette or colour mask's ``void`` id takes no part. The constants below hold the numbers;
+  docs/data.md has the measurements behind them (``scripts/measure_masks.py``).
 * ``lossy-mask``: the file is JPEG, JPEG 2000, lossy WebP or JPEG-compressed TIFF, by its
   actual format (a JPEG named ``.png`` is caught).
 
