@@ -133,8 +133,7 @@ def test_clean_palette_masks_with_many_small_objects_pass(tmp_path, seed, specks
         colours = DAVIS_PALETTE
     else:  # distinct random colours, black background
         rng = np.random.default_rng(seed)
-        table = rng.permutation(np.arange(1, 2**24))[:256]
-        table[0] = 0
+        table = np.concatenate([[0], rng.choice(2**24 - 1, 255, replace=False) + 1])
         colours = np.stack([table >> 16, (table >> 8) & 255, table & 255], 1).astype(np.uint8).tobytes()
     save_mask(tmp_path / "m.png", ids, palette=colours)
     labels, info = read_mask(tmp_path / "m.png")
@@ -313,6 +312,18 @@ def test_8_and_16_bit_files_of_the_same_values_read_alike(tmp_path_factory, valu
         assert info8.kind == "binary" and np.array_equal(eight, (grid == 255).astype(np.int64))
     else:
         assert info8.kind == "ids" and np.array_equal(eight, grid)
+
+
+def test_8_and_16_bit_files_of_the_same_soft_values_are_refused_alike(tmp_path):
+    picture = np.rint(soften(objects(9, 3), "grey", "blur", 1.0))
+    Image.fromarray(picture.astype(np.uint8)).save(tmp_path / "8.png")
+    Image.fromarray(picture.astype(np.uint16)).save(tmp_path / "16.png")
+    found = []
+    for name in ("8.png", "16.png"):
+        with pytest.raises(DataError) as refused:
+            read_mask(tmp_path / name)
+        found.append(str(refused.value).replace(str(tmp_path / name), "FILE"))
+    assert found[0] == found[1] and "[soft-mask]" in found[0]
 
 
 def test_16_bit_masks_one_rule(tmp_path):
