@@ -4,8 +4,12 @@
 
 Reads every video the way evaluation will: every frame is decoded (``--quick``: headers
 only), every mask file is read and compared with its frame, and the first mask of each video
-must name an object. Prints what it found (videos, frames, objects, resolutions, annotated
-frames) and every problem with its file; exits with status 1 when there are problems.
+must name an object. Mask files are read by :func:`remn.data.masks.read_mask` with no repair,
+so soft masks (``soft-mask``), lossy files such as a JPEG named ``.png`` (``lossy-mask``) and
+16-bit values above 255 (``ids-above-255``) are problems; so is an image in a mask folder that
+is never read as a mask (a ``.jpg`` or ``.webp``: ``lossy-mask``, or ``ignored-mask-file`` when
+it is lossless). Prints what it found (videos, frames, objects, resolutions, annotated frames)
+and every problem with its file; exits with status 1 when there are problems.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Sequence
 from tqdm import tqdm
 
 from remn.data.masks import (
+    IMAGE_EXTENSIONS,
+    LOSSY_MASK,
     MASK_EXTENSIONS,
     DataError,
     image_size,
@@ -29,7 +35,10 @@ from remn.data.masks import (
 )
 from remn.data.vos import DAVIS2017, VOSDataset, _DAVISLayout, open_dataset
 
-__all__ = ["VideoReport", "DatasetReport", "check_dataset", "main"]
+__all__ = ["VideoReport", "DatasetReport", "check_dataset", "main", "IGNORED_MASK_FILE"]
+
+IGNORED_MASK_FILE = "ignored-mask-file"  # an image in a mask folder that is never read (a lossless .webp)
+_NOT_MASKS = tuple(e for e in IMAGE_EXTENSIONS if e not in MASK_EXTENSIONS)
 
 
 @dataclass
@@ -111,6 +120,8 @@ def check_video(dataset: VOSDataset, name: str, quick: bool = False) -> VideoRep
     mask_folder = getattr(dataset, "mask_root", None)
     files = list_files(mask_folder / name, MASK_EXTENSIONS) if mask_folder and (mask_folder / name).is_dir() else []
     index_of = {n: i for i, n in enumerate(frames.names)}
+    if mask_folder and (mask_folder / name).is_dir():
+        report.problems += [_ignored(path) for path in list_files(mask_folder / name, _NOT_MASKS)]
     ids: set[int] = set()
     for path in files:
         index = index_of.get(path.stem)
@@ -133,6 +144,20 @@ def check_video(dataset: VOSDataset, name: str, quick: bool = False) -> VideoRep
             report.problems.append(error)
     report.objects = tuple(sorted(ids))
     return report
+
+
+def _ignored(path: Path) -> DataError:
+    """An image in a mask folder that no dataset reads as a mask (masks are read from MASK_EXTENSIONS)."""
+    readable = ", ".join(MASK_EXTENSIONS)
+    try:
+        read_mask(path, frame=path.stem, warn=False)
+    except DataError as error:
+        if error.code == LOSSY_MASK:
+            return DataError(LOSSY_MASK, f"this {path.suffix} file is not read as a mask (masks are read from "
+                             f"{readable} files) and its lossy compression changes the values along every edge; "
+                             "save the mask as PNG (palette or 0..K grey)", path, path.stem)
+    return DataError(IGNORED_MASK_FILE, f"this {path.suffix} file is not read as a mask (masks are read from "
+                     f"{readable} files); save it as PNG", path, path.stem)
 
 
 def check_dataset(root: str | Path, layout: str, split: str | None = None, max_objects: int | None = None,
