@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from remn.cli import UsageError, add_config_arguments, parse_args, run_command
+from remn.cli import (UsageError, add_config_arguments, add_mask_repair_arguments, mask_repair_from_args, parse_args,
+                      run_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt", type=Path, help="ground truth folder <video>/<frame>.png (default: the benchmark's)")
     parser.add_argument("--no-score", action="store_true", help="do not score even if ground truth exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_mask_repair_arguments(parser)
     add_config_arguments(parser)
     return parser
 
@@ -88,7 +90,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model.to(device)
     run = run_benchmark(model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
                         overwrite=args.overwrite, device=device, score=not args.no_score, gt_root=args.gt,
-                        progress=not args.quiet, subset_file=args.subset)
+                        progress=not args.quiet, subset_file=args.subset, mask_repair=mask_repair_from_args(args))
     timing = run.timing
     print(f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "
           f"{timing['fps']:.2f} FPS on {timing['device']} ({timing['precision']}), "

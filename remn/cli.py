@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 from .config import REMNConfig, load_config
 from .errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
-__all__ = ["add_config_arguments", "config_from_args", "parse_args", "split_overrides", "run_command", "Terminated",
+__all__ = ["add_config_arguments", "add_mask_repair_arguments", "mask_repair_from_args", "config_from_args", "parse_args", "split_overrides", "run_command", "Terminated",
            "UsageError"]
 
 
@@ -82,6 +82,30 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args = parser.parse_args(rest)
     args.overrides = [*overrides, *getattr(args, "overrides", [])]
     return args
+
+
+def add_mask_repair_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--mask-threshold T`` and ``--mask-snap``: read soft or lossy given masks instead of
+    refusing them (:class:`remn.data.masks.MaskRepair`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--mask-threshold", type=float, metavar="T",
+                       help="binarise soft or lossy masks (anti-aliased, blurred, JPEG): object 1 where the grey "
+                            "value (or a colour's brightness) is at least T of the brightest, 0 < T <= 1; for "
+                            "one-object masks")
+    group.add_argument("--mask-snap", action="store_true",
+                       help="snap every pixel of a soft or lossy mask to its nearest main value (several objects)")
+
+
+def mask_repair_from_args(args: argparse.Namespace):
+    """The :class:`~remn.data.masks.MaskRepair` the options ask for, or ``None``."""
+    from .data.masks import MaskRepair
+
+    if args.mask_threshold is None and not args.mask_snap:
+        return None
+    try:
+        return MaskRepair(threshold=args.mask_threshold) if args.mask_threshold is not None else MaskRepair(snap=True)
+    except ValueError as error:
+        raise UsageError(f"--mask-threshold {args.mask_threshold}: {error}") from None
 
 
 def config_from_args(args: argparse.Namespace, extra: list[str] | tuple[str, ...] = ()) -> REMNConfig:

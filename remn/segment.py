@@ -39,12 +39,13 @@ from remn.data.masks import (
     TOO_MANY_OBJECTS,
     UNREADABLE,
     DataError,
+    MaskRepair,
     list_files,
     read_mask,
     save_mask,
 )
 from remn.data.video import FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
-from remn.cli import parse_args, run_command
+from remn.cli import add_mask_repair_arguments, mask_repair_from_args, parse_args, run_command
 from remn.outputs import OutputError, OutputFolder, atomic_write_text
 
 __all__ = ["main", "open_input", "overlay_frame", "OutputInUseError", "MASK_BEYOND_VIDEO", "COMMAND"]
@@ -106,8 +107,9 @@ def _resize_nearest(labels: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def load_masks(specs: Sequence[tuple[int, Path]], source: FrameSource, frame_size: tuple[int, int],
-               resize: bool) -> list[GivenMask]:
-    """Read and check every given mask before anything runs."""
+               resize: bool, repair: MaskRepair | None = None) -> list[GivenMask]:
+    """Read and check every given mask before anything runs (``repair``: how to read soft or lossy
+    masks instead of refusing them)."""
     width, height = frame_size
     out = []
     for index, path in specs:
@@ -118,7 +120,7 @@ def load_masks(specs: Sequence[tuple[int, Path]], source: FrameSource, frame_siz
         if not Path(path).is_file():
             raise DataError(UNREADABLE, "mask file not found; check the path given to --mask or --mask-at", path,
                             index)
-        labels, info = read_mask(path, frame=index, max_objects=255)
+        labels, info = read_mask(path, frame=index, max_objects=255, repair=repair)
         if info.size != (width, height):
             if not resize:
                 raise DataError(SIZE_MISMATCH, f"mask is {info.size[0]}x{info.size[1]} but the frames are "
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=_positive_fps, default=None,
                         help="overlay frame rate (default: the input's, or 25)")
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
+    add_mask_repair_arguments(parser)
     parser.add_argument("--allow-truncated", action="store_true",
                         help="segment the frames that decode from a video file cut short, with a warning")
     parser.add_argument("--overwrite", action="store_true",
@@ -269,7 +272,7 @@ def run(args: argparse.Namespace) -> dict:
     source = open_input(args.input, allow_truncated=args.allow_truncated)
     first = source.read(0)
     height, width = first.shape[:2]
-    given = load_masks(specs, source, (width, height), args.resize_masks)
+    given = load_masks(specs, source, (width, height), args.resize_masks, mask_repair_from_args(args))
     if given[0].index != 0 and args.mask is None:
         print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
               file=sys.stderr)

@@ -214,3 +214,28 @@ def test_sigterm_in_a_child_keeps_the_finished_videos_and_the_rerun_completes(tm
     assert videos == ["syn0000", "syn0001", "syn0002", "syn0003"] and not staged.exists()
     assert all((out / name).stat().st_mtime_ns == stamp for name, stamp in finished.items())  # not redone
     assert (out / "global_results-val.csv").is_file()
+
+
+def test_a_soft_input_mask_is_refused_and_read_with_mask_snap(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "generic"
+    write_dataset(root, layout="generic", videos=1, seed=3, workers=1, progress=False,
+                  spec=layout_spec("generic", frames=6, height=96, width=128, objects=(2, 2)))
+    video = next((root / "Annotations").iterdir())
+    first = sorted(video.iterdir())[0]
+    labels, _ = read_mask(first)
+    grey = Image.fromarray((labels * 100).astype(np.uint8), mode="L")  # ids 1, 2 as grey 100, 200
+    grey.resize((512, 384), Image.NEAREST).resize((128, 96), Image.BILINEAR).save(first)  # blurred edges
+    out = tmp_path / "out"
+    args = ["--benchmark", "generic", "--data-root", str(root), "--output", str(out), "--no-score", *FAST]
+    assert _eval(*args) == 1
+    err = capsys.readouterr().err
+    assert first.name in err and "[soft-mask]" in err and "--mask-snap" in err
+    assert not out.exists()
+    assert _eval(*args, "--mask-snap") == 0
+    expected = sorted(100 * i for i in np.unique(labels) if i)
+    shown = ", ".join(str(v) for v in [0, *expected])
+    assert f"snapped to its {len(expected) + 1} main grey levels ({shown})" in capsys.readouterr().err
+    assert sorted(read_mask(sorted((out / video.name).iterdir())[0])[1].ids) == expected

@@ -274,3 +274,29 @@ def test_a_broken_frame_in_a_folder_is_found_before_anything_is_written(masks, t
                           "--quiet", "--device", "cpu"])
     assert "4.jpg" in err and "truncated JPEG" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_anti_aliased_first_mask_is_refused_and_repaired_on_request(mp4, tmp_path, capsys):
+    from PIL import Image, ImageDraw
+
+    big = Image.new("L", (WIDTH * 4, HEIGHT * 4), 0)  # two objects drawn at 4x, shrunk with area averaging
+    draw = ImageDraw.Draw(big)
+    draw.ellipse((20, 20, 100, 100), fill=255)
+    draw.ellipse((140, 60, 240, 170), fill=128)
+    soft = tmp_path / "soft.png"
+    big.resize((WIDTH, HEIGHT), Image.BOX).save(soft)
+    out = tmp_path / "out"
+    base = [str(mp4), "--mask", str(soft), "--output", str(out), "--quiet", "--device", "cpu", "--size", "32"]
+    err = _error(capsys, base)
+    assert "soft.png" in err and "[soft-mask]" in err and "--mask-threshold" in err and "--mask-snap" in err
+    assert not out.exists()
+    assert segment([*base, "--mask-snap"]) == 0
+    err = capsys.readouterr().err
+    assert "snapped to its 3 main grey levels (0, 128, 255)" in err and "-> 2 objects" in err
+    assert json.loads((out / "segment.json").read_text())["objects"] == [128, 255]
+    assert segment([*base, "--mask-threshold", "0.9", "--overwrite"]) == 0
+    assert json.loads((out / "segment.json").read_text())["objects"] == [1]
+    assert segment([*base, "--mask-threshold", "1.5", "--overwrite"]) == 2  # out of (0, 1]
+    with pytest.raises(SystemExit) as both:  # argparse: the two repairs exclude each other
+        segment([*base, "--mask-threshold", "0.5", "--mask-snap", "--overwrite"])
+    assert both.value.code == 2

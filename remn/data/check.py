@@ -24,9 +24,11 @@ from typing import Sequence
 from tqdm import tqdm
 
 from remn.data.masks import (
+    BAD_LAYOUT,
     IMAGE_EXTENSIONS,
     LOSSY_MASK,
     MASK_EXTENSIONS,
+    NO_FRAMES,
     DataError,
     image_size,
     list_files,
@@ -164,6 +166,9 @@ def check_dataset(root: str | Path, layout: str, split: str | None = None, max_o
                   quick: bool = False, videos: Sequence[str] | None = None, progress: bool = True) -> DatasetReport:
     root = Path(root)
     report = DatasetReport(root, layout)
+    if not root.is_dir():
+        report.problems.append(DataError(BAD_LAYOUT, "dataset root not found; check the path", root))
+        return report
     try:
         dataset = _open(root, layout, split, max_objects)
     except DataError as error:
@@ -171,7 +176,8 @@ def check_dataset(root: str | Path, layout: str, split: str | None = None, max_o
         return report
     names = list(videos) if videos is not None else dataset.videos
     if not names:
-        report.problems.append(DataError("no-frames", "no videos found", root))
+        report.problems.append(DataError(NO_FRAMES, f"no videos found; is this the root of a {layout}-layout dataset? "
+                                         "(docs/data.md lists the layouts)", root))
     for name in tqdm(names, desc="checking videos", unit="video", disable=not progress):
         report.videos.append(check_video(dataset, name, quick=quick))
     return report
@@ -185,9 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-objects", type=int, default=None, help="refuse masks with more objects")
     parser.add_argument("--quick", action="store_true", help="read frame headers only, do not decode frames")
     args = parser.parse_args(argv)
-    report = check_dataset(args.root, args.layout, args.split, args.max_objects, args.quick)
-    print(report.summary())
-    return 1 if report.all_problems else 0
+    from remn.cli import run_command
+
+    def body() -> int:
+        report = check_dataset(args.root, args.layout, args.split, args.max_objects, args.quick)
+        print(report.summary())
+        return 1 if report.all_problems else 0
+
+    return run_command(body, interrupted="nothing was written (the checker only reads)")
 
 
 if __name__ == "__main__":

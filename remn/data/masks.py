@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from remn.errors import REMNError
+from remn.outputs import atomic_write
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
@@ -68,8 +70,9 @@ LOSSY_MASK = "lossy-mask"
 IDS_ABOVE_255 = "ids-above-255"
 
 
-class DataError(ValueError):
-    """Bad input data. ``code`` names the kind of problem; the message names file and frame."""
+class DataError(REMNError, ValueError):
+    """Bad input data (exit status 1). ``code`` names the kind of problem; the message names file
+    and frame, the problem and the fix."""
 
     def __init__(self, code: str, message: str, path: str | os.PathLike | None = None,
                  frame: str | int | None = None):
@@ -152,9 +155,10 @@ def _open(path: Path, frame) -> Image.Image:
         image = Image.open(path)
         image.load()
     except FileNotFoundError:
-        raise DataError(UNREADABLE, "file not found", path, frame) from None
+        raise DataError(UNREADABLE, "file not found; check the path (and --data-root)", path, frame) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(UNREADABLE, f"unreadable or truncated image ({error})", path, frame) from None
+        raise DataError(UNREADABLE, f"unreadable or truncated image ({error}); re-extract or re-export this file "
+                        "(masks as PNG)", path, frame) from None
     return image
 
 
@@ -172,9 +176,10 @@ def image_size(path: str | os.PathLike, frame: str | int | None = None) -> tuple
         with Image.open(path) as image:
             return image.size
     except FileNotFoundError:
-        raise DataError(UNREADABLE, "file not found", path, frame) from None
+        raise DataError(UNREADABLE, "file not found; check the path (and --data-root)", path, frame) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(UNREADABLE, f"unreadable image ({error})", path, frame) from None
+        raise DataError(UNREADABLE, f"unreadable image ({error}); re-extract or re-export this file", path,
+                        frame) from None
 
 
 # --------------------------------------------------------------------------- soft masks
@@ -559,8 +564,9 @@ def _rgb_to_ids(colours: np.ndarray, path: Path, frame) -> tuple[np.ndarray, dic
         while next_id in taken:
             next_id += 1
         if next_id > 255:
-            raise DataError(TOO_MANY_OBJECTS, f"colour mask has {len(colours) - 1} colours; "
-                            "is it a photo or an anti-aliased drawing rather than a mask?", path, frame)
+            raise DataError(TOO_MANY_OBJECTS, f"colour mask has {len(colours) - 1} colours, more than 255 objects: "
+                            "a photo or an anti-aliased drawing rather than a mask? Draw one hard-edged colour per "
+                            "object (or pass --mask-snap)", path, frame)
         lut[index] = next_id
         taken.add(next_id)
         mapping[next_id] = colour_t
@@ -614,13 +620,14 @@ def _decode(image: Image.Image, path: Path, frame, void: int | None) -> _Decoded
         raw = np.asarray(image.getchannel(0) if mode == "LA" else image)
         if mode == "F":
             if not np.all(raw == np.round(raw)):
-                raise DataError(UNREADABLE, "floating-point mask with fractional values; "
-                                "save masks as integer ids", path, frame)
+                raise DataError(UNREADABLE, "floating-point mask with fractional values; save masks as integer ids "
+                                "(a palette or 0..K grey PNG)", path, frame)
             raw = raw.astype(np.int64)
         elif mode == "1":
             raw = raw.astype(np.uint8)
         if raw.size and int(raw.min()) < 0:
-            raise DataError(UNREADABLE, "mask has negative values", path, frame)
+            raise DataError(UNREADABLE, "mask has negative values; save masks as ids 0..255 (a palette or 0..K grey "
+                            "PNG)", path, frame)
         scale = 255.0 if not raw.size or int(raw.max()) <= 255 else 65535.0
         return _Decoded("grey", _Values(raw, _grey, scale, None))  # void is an id here, not a level
     if mode in ("RGB", "RGBA", "RGBX"):
@@ -637,7 +644,8 @@ def _decode(image: Image.Image, path: Path, frame, void: int | None) -> _Decoded
             return np.stack([(present >> 16) & 255, (present >> 8) & 255, present & 255], 1)
         raw = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         return _Decoded("rgb", _Values(raw, unpack, 255.0, void_colour))
-    raise DataError(UNREADABLE, f"unsupported image mode {mode!r} for a mask", path, frame)
+    raise DataError(UNREADABLE, f"unsupported image mode {mode!r} for a mask; save masks as palette, grey or RGB "
+                    "PNGs", path, frame)
 
 
 def _ids(decoded: _Decoded, void: int | None, path: Path, frame,
@@ -706,7 +714,7 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
     size = image.size
     if expected_size is not None and tuple(expected_size) != size:
         raise DataError(SIZE_MISMATCH, f"mask is {size[0]}x{size[1]} but its frame is "
-                        f"{expected_size[0]}x{expected_size[1]}", path, frame)
+                        f"{expected_size[0]}x{expected_size[1]}; give each frame a mask of its own size", path, frame)
     decoded = _decode(image, path, frame, void)
     values = decoded.values
     analysis = _EdgeAnalysis(values, full=repair is not None) if values.real > 3 else None
@@ -749,7 +757,7 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
         warnings.warn(text, MaskWarning, stacklevel=2)
     if max_objects is not None and len(ids) > max_objects:
         raise DataError(TOO_MANY_OBJECTS, f"{len(ids)} objects (ids {list(ids)[:12]}) but the limit is "
-                        f"{max_objects}; is this a soft or anti-aliased mask?", path, frame)
+                        f"{max_objects}; merge or drop objects, or raise the limit (--max-objects)", path, frame)
     info = MaskInfo(kind=kind, ids=ids, size=size, palette=decoded.palette, colours=colours, repair=done)
     return labels, info
 
@@ -763,25 +771,6 @@ def mask_softness(mask: str | os.PathLike | Image.Image, *, void: int | None = N
     return _EdgeAnalysis(values).softness()
 
 
-def check_first_mask(labels: np.ndarray, path, frame=None) -> None:
-    """A first-frame mask must name at least one object."""
-    if not np.any(labels):
-        raise DataError(EMPTY_FIRST_MASK, "first-frame mask has no object pixels", path, frame)
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def save_mask(path: str | os.PathLike, labels: np.ndarray, palette: bytes | None = DAVIS_PALETTE) -> None:
     """Write ids as a palette PNG (``palette=None``: a plain 8-bit grey PNG), atomically."""
     labels = np.asarray(labels)
@@ -792,7 +781,7 @@ def save_mask(path: str | os.PathLike, labels: np.ndarray, palette: bytes | None
     image = Image.fromarray(labels.astype(np.uint8))
     if palette is not None:
         image.putpalette(palette)  # an 'L' image becomes 'P' with the same indices
-    _atomic_write(Path(path), lambda target: image.save(target, format="PNG"))
+    atomic_write(path, lambda target: image.save(target, format="PNG"))
 
 
 def save_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> None:
@@ -801,4 +790,4 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> N
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
     options = {"quality": quality} if fmt == "JPEG" else {}
-    _atomic_write(path, lambda target: image.save(target, format=fmt, **options))
+    atomic_write(path, lambda target: image.save(target, format=fmt, **options))

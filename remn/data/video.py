@@ -41,6 +41,7 @@ from remn.data.masks import (
     DataError,
     DataWarning,
     MaskInfo,
+    MaskRepair,
     read_image,
     read_mask,
     save_mask,
@@ -723,6 +724,9 @@ class Video:
     binary_input: bool = False
     """Read the given masks by DAVIS 2016's rule: every non-zero pixel is object 1 (a value other
     than 0 and 255 gets a warning)."""
+    repair: MaskRepair | None = None
+    """How to read given masks that are soft or lossy instead of refusing them (``--mask-threshold``,
+    ``--mask-snap``)."""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -767,7 +771,7 @@ class Video:
                         ) -> tuple[np.ndarray, MaskInfo]:
         """The given mask of frame ``index`` (ids as in the file)."""
         labels, info = read_mask(self.masks[index], frame=self.names[index], expected_size=expected_size,
-                                 max_objects=self.max_objects, void=self.void)
+                                 max_objects=self.max_objects, void=self.void, repair=self.repair)
         if self.binary_input and info.ids and info.ids != (1,):
             found = ", ".join(str(i) for i in info.ids[:8])
             warnings.warn(f"{self.masks[index]}: DAVIS 2016 mask holds values other than 0 and 255 ({found}); read "

@@ -24,6 +24,7 @@ import resource
 import shutil
 import sys
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
 from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError
+from remn.data.masks import DataWarning, MaskRepair
+from remn.data.video import Video
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
@@ -125,8 +128,12 @@ def _resume_or_refuse(folder: OutputFolder, state: dict, overwrite: bool) -> boo
 def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: str | Path, output: str | Path,
                   *, checkpoint: str | None = None, subset: Sequence[str] | None = None, overwrite: bool = False,
                   device: torch.device | None = None, score: bool = True, gt_root: str | Path | None = None,
-                  progress: bool = True, warmup: int = 3, subset_file: str | Path | None = None) -> EvaluationRun:
-    """Evaluate ``model`` on one benchmark (see the module docstring for the outputs)."""
+                  progress: bool = True, warmup: int = 3, subset_file: str | Path | None = None,
+                  mask_repair: MaskRepair | None = None) -> EvaluationRun:
+    """Evaluate ``model`` on one benchmark (see the module docstring for the outputs).
+
+    ``mask_repair``: how to read the given (input) masks that are soft or lossy instead of refusing
+    them; ground truth and predictions are never repaired."""
     output = Path(output)
     data_root = Path(data_root)
     gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
@@ -146,8 +153,10 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
                         + (" and --subset" if subset is not None else ""), data_root)
     device = device or next(model.parameters()).device
     state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
-             "config": config_to_yaml(cfg), "videos": list(dataset.videos)}
+             "config": config_to_yaml(cfg), "videos": list(dataset.videos),
+             "mask_repair": None if mask_repair is None else repr(mask_repair)}
     resume = _resume_or_refuse(folder, state, overwrite)
+    videos = _open_videos(dataset, spec, mask_repair)  # every video and given mask checked before any output
     staging = folder.stage(keep=resume)
     atomic_write_text(staging / STATE_FILE, json.dumps({**state, "complete": False}, indent=1))
     partial_root = staging / PARTIAL
@@ -167,8 +176,7 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
         final = _video_folder(spec, staging, name)
         if final.is_dir() and name in per_video:
             continue  # written by an earlier, interrupted run
-        video = dataset.video(name)
-        video.binary_output = spec.binary_output or video.binary_output
+        video = videos[name]
         if not warmed and warmup > 0:
             _warm_up(core, video, warmup)
             warmed = True
@@ -213,6 +221,22 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     folder.commit({"benchmark": spec.name})
     run.zip_path = output / zip_name if zip_name else None
     return run
+
+
+def _open_videos(dataset: VOSDataset, spec: BenchmarkSpec, mask_repair: MaskRepair | None) -> dict[str, Video]:
+    """Every video of the run, its given masks read once, so that a bad video or mask is found
+    before anything is written (the masks are read again, one at a time, when reached)."""
+    videos = {}
+    for name in dataset.videos:
+        video = dataset.video(name)
+        video.binary_output = spec.binary_output or video.binary_output
+        video.repair = mask_repair
+        with warnings.catch_warnings():  # the warnings come when the masks are used
+            warnings.simplefilter("ignore", DataWarning)
+            for index in sorted(video.masks):
+                video.read_input_mask(index)
+        videos[name] = video
+    return videos
 
 
 def _warm_up(core: InferenceCore, video, steps: int) -> None:
