@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from remn.data import check
+from remn.cli.check import main as check_command
 from remn.data.masks import (
     DAVIS_PALETTE,
     EMPTY_FIRST_MASK,
@@ -214,11 +215,11 @@ def test_too_many_objects_is_refused(generated, tmp_path):
 def test_check_command_reports_and_writes_nothing(generated, tmp_path, capsys):
     root, name = _davis_copy(generated, tmp_path)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    assert check.main([str(root), "--layout", "davis", "--split", "val"]) == 0
+    assert check_command([str(root), "--layout", "davis", "--split", "val"]) == 0
     out = capsys.readouterr().out
     assert "0 problem(s)" in out and "resolutions (frames): 72x48" in out and name in out
     (root / "Annotations" / "480p" / name / "00000.png").unlink()
-    assert check.main([str(root), "--layout", "davis"]) == 1
+    assert check_command([str(root), "--layout", "davis"]) == 1
     assert "missing-first-mask" in capsys.readouterr().out
     after = sorted(p.relative_to(root) for p in root.rglob("*"))
     assert set(after) == set(before) - {Path("Annotations/480p") / name / "00000.png"}

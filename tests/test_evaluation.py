@@ -32,7 +32,8 @@ from remn.evaluation import (
 from remn.evaluation.benchmarks import GT_FORMATS as BENCHMARK_GT_FORMATS
 from remn.evaluation.benchmarks import load_benchmarks
 from remn.evaluation.metrics import decay_edges
-from remn.evaluation.score import EXTRA_FRAMES, GT_FORMATS, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES, main
+from remn.evaluation.score import EXTRA_FRAMES, GT_FORMATS, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES
+from remn.cli.score import main
 
 from conftest import REPO
 
@@ -312,7 +313,7 @@ def test_folders_cli_and_csv_layout(folders, tmp_path: Path, capsys):
 
 def test_cli_writes_next_to_the_predictions_by_default_and_runs_as_a_module(folders):
     gt, pred = folders
-    result = subprocess.run([sys.executable, "-m", "remn.evaluation.score", "--gt", str(gt), "--pred", str(pred),
+    result = subprocess.run([sys.executable, "-m", "remn", "score", "--gt", str(gt), "--pred", str(pred),
                              "--split", "mini"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "RuntimeWarning" not in result.stderr
@@ -613,7 +614,7 @@ def test_cli_format_option_prints_one_warning_line(tmp_path: Path, capsys):
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"warning: {gt / 'swan' / '00001.png'}: DAVIS 2016 ground truth")
-    assert f"J-Mean" in captured.out
+    assert "J-Mean" in captured.out
     assert main(["--gt", str(gt), "--pred", str(pred), "--quiet"]) == 0
     assert [line.split(":")[0] for line in capsys.readouterr().err.splitlines()] == ["warning", "warning"]
     with pytest.raises(SystemExit) as stopped:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from remn.data import check
+from remn.cli.check import main as check_command
 from remn.data.masks import (
     DAVIS_PALETTE,
     IDS_ABOVE_255,
@@ -360,6 +361,6 @@ def test_checker_reports_soft_lossy_and_16_bit_masks_by_file_and_frame(tmp_path,
     assert found == {(SOFT_MASK, "00002"), (LOSSY_MASK, "00003"), (LOSSY_MASK, "00004"), (IDS_ABOVE_255, "00005"),
                      (check.IGNORED_MASK_FILE, "00006")}
     assert all(name in str(p) for p in report.all_problems)
-    assert check.main([str(root), "--layout", "davis"]) == 1
+    assert check_command([str(root), "--layout", "davis"]) == 1
     out = capsys.readouterr().out
     assert "5 problem(s)" in out and "00004.jpg" in out and "JPEG file named .png" in out

@@ -11,7 +11,7 @@ import pytest
 
 from remn.data.masks import read_mask, save_image, save_mask
 from remn.predictor import Predictor
-from remn.segment import main as segment
+from remn.cli.segment import main as segment
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 8
 
@@ -186,7 +186,7 @@ def test_failures_with_overwrite_keep_the_earlier_results(earlier, tmp_path, cap
     assert segment([*base, "--overwrite", "--config", "no_such_config"]) == 2
     err = capsys.readouterr().err
     assert "config file not found: no_such_config" in err and "stcn" in err  # lists the project's configs
-    import remn.segment as module
+    import remn.inference.own_video as module
 
     def full(path, labels, palette=None):
         raise OSError(28, "No space left on device", str(path))

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from remn.data.masks import DAVIS_PALETTE, natural_sorted, read_image, read_mask
-from remn.data.synthetic import (SHAPES, SyntheticSpec, frame_name, generate_video, layout_spec, main,
+from remn.data.synthetic import (SHAPES, SyntheticSpec, frame_name, generate_video, layout_spec,
                                  video_rng, write_dataset)
+from remn.cli.generate import main
 from remn.outputs import OutputError
 
 from conftest import REPO
@@ -313,7 +314,7 @@ def test_workers_write_the_same_dataset(tmp_path):
 
 def test_cli_writes_a_tiny_dataset_and_refuses_a_non_empty_folder(tmp_path):
     out = tmp_path / "data"
-    args = [sys.executable, "-m", "remn.data.synthetic", str(out), "--videos", "3", "--frames", "6", "--size", "64",
+    args = [sys.executable, "-m", "remn", "generate", str(out), "--videos", "3", "--frames", "6", "--size", "64",
             "64", "--layout", "youtube", "--seed", "5", "--workers", "2", "--val-fraction", "0.34", "--quiet"]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -136,7 +136,7 @@ class VideoAugment:
 
     def __call__(self, frames: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
         images = [Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)) for frame in frames]
-        masks = _as_mask(torch.from_numpy(np.stack([np.asarray(l, dtype=np.uint8) for l in labels])))
+        masks = _as_mask(torch.from_numpy(np.stack([np.asarray(label, dtype=np.uint8) for label in labels])))
         # One call for all frames: one flip, one crop and one colour change for the whole clip.
         images, masks = self.clip_geometry(images, masks)
         images = self.clip_colour(images)

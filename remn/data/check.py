@@ -1,6 +1,6 @@
 """Check a dataset before a long run fails on it.
 
-    python -m remn.data.check ROOT --layout davis|youtube|generic|long-time [--split val] [--max-objects N]
+    remn check ROOT --layout davis|youtube|generic|long-time [--split val] [--max-objects N]
 
 Reads every video the way evaluation will: every frame is decoded (``--quick``: headers
 only), every mask file is read and compared with its frame, and the first mask of each video
@@ -14,8 +14,6 @@ and every problem with its file; exits with status 1 when there are problems.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +30,14 @@ from remn.data.masks import (
     DataError,
     image_size,
     list_files,
-    read_image,
     read_mask,
 )
 from remn.data.vos import DAVIS2017, VOSDataset, _DAVISLayout, open_dataset
 
-__all__ = ["VideoReport", "DatasetReport", "check_dataset", "main", "IGNORED_MASK_FILE"]
+__all__ = ["VideoReport", "DatasetReport", "check_dataset", "IGNORED_MASK_FILE", "LAYOUTS"]
+
+LAYOUTS = ("davis", "youtube", "generic", "long-time")
+"""The layouts `remn check` reads (docs/data.md)."""
 
 IGNORED_MASK_FILE = "ignored-mask-file"  # an image in a mask folder that is never read (a lossless .webp)
 _NOT_MASKS = tuple(e for e in IMAGE_EXTENSIONS if e not in MASK_EXTENSIONS)
@@ -181,25 +181,3 @@ def check_dataset(root: str | Path, layout: str, split: str | None = None, max_o
     for name in tqdm(names, desc="checking videos", unit="video", disable=not progress):
         report.videos.append(check_video(dataset, name, quick=quick))
     return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m remn.data.check", description=__doc__.split("\n\n")[0])
-    parser.add_argument("root", type=Path, help="dataset root")
-    parser.add_argument("--layout", required=True, choices=["davis", "youtube", "generic", "long-time"])
-    parser.add_argument("--split", default=None, help="DAVIS: val/train/test-dev list; YouTube-VOS: valid/test")
-    parser.add_argument("--max-objects", type=int, default=None, help="refuse masks with more objects")
-    parser.add_argument("--quick", action="store_true", help="read frame headers only, do not decode frames")
-    args = parser.parse_args(argv)
-    from remn.cli import run_command
-
-    def body() -> int:
-        report = check_dataset(args.root, args.layout, args.split, args.max_objects, args.quick)
-        print(report.summary())
-        return 1 if report.all_problems else 0
-
-    return run_command(body, interrupted="nothing was written (the checker only reads)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -336,7 +336,7 @@ class _EdgeAnalysis:
 
     def _exact_mains(self) -> np.ndarray:
         """Step 1: values whose interior (pixels with a 3x3 neighbourhood all of that value) is large."""
-        cv2, v, n = self.cv2, self.v, len(self.v)
+        cv2, n = self.cv2, len(self.v)
         box, index = np.ones((3, 3), np.uint8), self.v.index
         if index.dtype == np.uint8 and n < 256:  # OpenCV all the way: mark other pixels 255, count
             differs = cv2.compare(cv2.erode(index, box), cv2.dilate(index, box), cv2.CMP_NE)
@@ -352,7 +352,6 @@ class _EdgeAnalysis:
         blend of two exact ones (a plateau on a blurred slope): an object that lossy compression or a
         blur left with no uniform 3x3 patch."""
         cv2, v, n = self.cv2, self.v, len(self.v)
-        box = np.ones((3, 3), np.uint8)
         exact = v.colours[self.main]
         near = self.is_void.copy()
         for colour in exact:

@@ -466,7 +466,7 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
         if not parts:
             raise DataError(BAD_LAYOUT, "the synthetic stage found no data: neither data.synthetic_root "
                             f"({cfg.synthetic_root or 'not set'}) nor data.bl30k_root ({cfg.bl30k_root}) exists; set "
-                            "one of them (python -m remn.data.synthetic writes a set; relative paths start here)",
+                            "one of them (remn generate writes a set; relative paths start here)",
                             Path.cwd())
     else:
         if _present(cfg.davis_root):

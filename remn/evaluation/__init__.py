@@ -2,13 +2,12 @@
 
 * :mod:`remn.evaluation.metrics`: per-frame J and F of one object, per-object Mean/Recall/Decay;
 * :mod:`remn.evaluation.score`: the protocol around them (objects, void, scored frames),
-  :func:`score_sequence` for arrays, :func:`score_folders` for folders, and the command
-  ``python -m remn.evaluation.score``;
+  :func:`score_sequence` for arrays, :func:`score_folders` for folders (the command is
+  ``remn score``, remn/cli/score.py);
 * :mod:`remn.evaluation.results`: results, the global table, CSV files as davis2017-evaluation
   writes them, markdown tables in the paper's style.
 
-The scoring functions are imported on first use, so that ``python -m remn.evaluation.score``
-does not find its module already imported by this package.
+The scoring functions are imported on first use: importing the package does not load OpenCV.
 """
 
 from __future__ import annotations

@@ -47,10 +47,11 @@ not hold frames the ground truth lacks, which catches a sparse ground truth scor
 ``--sparse``; predictions of the first and last frames are not needed. Predictions are read by
 :func:`remn.data.masks.read_mask` in either format (a 0/255 grey prediction is object 1).
 
-Command line (both folders laid out as ``<sequence>/<frame>.png``, frames matched by name)::
+Command line (remn/cli/score.py; both folders laid out as ``<sequence>/<frame>.png``, frames
+matched by name)::
 
-    python -m remn.evaluation.score --gt DIR --pred DIR [--out DIR] [--split NAME]
-                                    [--sequences FILE] [--sparse] [--format davis2016|davis2017]
+    remn score --gt DIR --pred DIR [--out DIR] [--split NAME] [--sequences FILE] [--sparse]
+               [--format davis2016|davis2017]
 
 prints the global table and writes the CSV files of :mod:`remn.evaluation.results` to
 ``--out`` (default: the prediction folder). Ground-truth warnings are printed as
@@ -59,11 +60,9 @@ prints the global table and writes the CSV files of :mod:`remn.evaluation.result
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -84,10 +83,10 @@ from remn.data.masks import (
     read_mask,
 )
 from remn.evaluation.metrics import frame_scores, object_statistics
-from remn.evaluation.results import EvaluationResult, SequenceScore, format_global_table, write_csvs
+from remn.evaluation.results import EvaluationResult, SequenceScore
 
 __all__ = ["VOID_ID", "GT_FORMATS", "DEFAULT_GT_FORMAT", "MISSING_SEQUENCE", "MISSING_FRAME", "EXTRA_FRAMES",
-           "TOO_FEW_FRAMES", "score_sequence", "score_folders", "read_sequence_list", "main"]
+           "TOO_FEW_FRAMES", "score_sequence", "score_folders", "read_sequence_list"]
 
 VOID_ID = 255
 DAVIS2016 = "davis2016"
@@ -563,51 +562,3 @@ def score_folders(gt_root: str | os.PathLike, pred_root: str | os.PathLike, sequ
     for plan, rule in tqdm(list(zip(plans, rules)), desc="scoring", unit="seq", disable=not progress):
         result.sequences.append(_score_plan(plan, rule))
     return result
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m remn.evaluation.score",
-                                     description="Score predicted masks with the DAVIS semi-supervised protocol.")
-    parser.add_argument("--gt", required=True, help="ground-truth folder: <sequence>/<frame>.png")
-    parser.add_argument("--pred", required=True, help="prediction folder: <sequence>/<frame>.png")
-    parser.add_argument("--out", help="folder for the CSV files (default: the prediction folder)")
-    parser.add_argument("--split", default="val", help="name in the CSV file names (default: val)")
-    parser.add_argument("--sequences", help="file listing the sequences to score, one per line "
-                        "(default: every folder of --gt)")
-    parser.add_argument("--sparse", action="store_true",
-                        help="the ground truth annotates only some frames (long-time video set)")
-    parser.add_argument("--format", dest="gt_format", choices=GT_FORMATS, default=DEFAULT_GT_FORMAT,
-                        help="how the ground truth is read: davis2017 (ids, 255 void, objects 1..the largest id of the "
-                        "first annotated frame; default) or davis2016 (0/255 masks, every non-zero pixel is the object)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from remn.cli import UsageError, run_command
-
-    args = _parser().parse_args(argv)
-
-    def body() -> int:
-        if args.sequences and not Path(args.sequences).is_file():
-            raise UsageError(f"{args.sequences}: sequence list not found (--sequences wants a text file with one "
-                             "sequence name per line)")
-        sequences = read_sequence_list(args.sequences) if args.sequences else None
-        result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
-                               progress=not args.quiet, gt_format=args.gt_format)
-        out_dir = Path(args.out) if args.out else Path(args.pred)
-        global_path, sequence_path = write_csvs(result, out_dir, args.split)
-        title = (f"Global results for {args.split} ({result.num_objects} objects in "
-                 f"{len(result.sequences)} sequences)")
-        print(format_global_table(result.global_table(), title))
-        print(f"wrote {global_path} and {sequence_path}")
-        return 0
-
-    return run_command(body, interrupted="no scores were written")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

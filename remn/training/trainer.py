@@ -285,6 +285,11 @@ def resume_command(argv: Sequence[str], resume: bool = True, environ: Mapping[st
             kept.append(word)
             i += 1
         args = kept + ([] if has_resume else ["--resume"]) + args[i:]
+    if os.path.basename(script) == "remn":  # the console script: `remn train ...`, `torchrun -m remn train ...`
+        if "TORCHELASTIC_RUN_ID" in env:
+            script, args = "-m", ["remn", *args]
+        else:
+            return shlex.join(["remn", *args])
     words = shlex.join([script, *args])
     if "TORCHELASTIC_RUN_ID" in env:
         nodes = env.get("GROUP_WORLD_SIZE", "1") or "1"

@@ -1,8 +1,7 @@
-"""``remn segment``: your own video (a file or a folder of frames) and a first mask in, one mask
-per frame and an overlay video out.
+"""Segment your own video (``remn segment``; the command line is remn/cli/segment.py): a video
+file or a folder of frames and a first mask in, one mask per frame and an overlay video out.
 
-    remn segment clip.mp4 --mask first.png --output out/ [--mask-at 120:fix.png] [--overlay]
-        [--checkpoint remn.pth] [--size 480] [--device auto|cpu|cuda] [key=value ...]
+    segment_own_video(OwnVideoJob(input=Path("clip.mp4"), output=Path("out"), masks=[(0, Path("first.png"))]))
 
 Everything is checked before anything is written (the input decodes, every mask is readable,
 non-empty, fits the frames and names a frame inside the video, the output folder is free).
@@ -17,13 +16,12 @@ the earlier results as they were.
 
 from __future__ import annotations
 
-import argparse
 import json
 import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -45,17 +43,15 @@ from remn.data.masks import (
     save_mask,
 )
 from remn.data.video import FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
-from remn.cli import add_mask_repair_arguments, mask_repair_from_args, parse_args, run_command
-from remn.outputs import OutputError, OutputFolder, atomic_write_text
+from remn.outputs import OutputFolder, atomic_write_text
 
-__all__ = ["main", "open_input", "overlay_frame", "OutputInUseError", "MASK_BEYOND_VIDEO", "COMMAND"]
+__all__ = ["OwnVideoJob", "segment_own_video", "open_input", "load_masks", "overlay_frame", "MASK_BEYOND_VIDEO",
+           "COMMAND"]
 
 MASK_BEYOND_VIDEO = "mask-beyond-video"
 RECORD = "segment.json"
 COMMAND = "remn segment"
 
-OutputInUseError = OutputError
-"""The output folder cannot take this run's results (an :class:`~remn.outputs.OutputError`)."""
 
 
 def open_input(path: str | Path, allow_truncated: bool = False) -> FrameSource:
@@ -81,23 +77,6 @@ class GivenMask:
     path: Path
     labels: np.ndarray
     palette: bytes | None
-
-
-def _parse_mask_at(text: str) -> tuple[int, Path]:
-    frame, sep, file = text.partition(":")
-    if not sep or not frame.strip().lstrip("-").isdigit() or not file:
-        raise argparse.ArgumentTypeError(f"--mask-at wants FRAME:FILE (a frame index and a mask file), got {text!r}")
-    return int(frame), Path(file)
-
-
-def _positive_fps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 10_000:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"--fps wants a positive frame rate such as 25 or 29.97, got {text!r}")
-    return value
 
 
 def _resize_nearest(labels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -220,60 +199,50 @@ class _Writer:
             raise self.error
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="remn segment", description="Segment your own video from a first mask.")
-    parser.add_argument("input", type=Path, help="a video file (mp4, mov, avi, mkv, ...) or a folder of frames")
-    parser.add_argument("--mask", type=Path, help="mask of the first frame (palette, 0/255 or 0..K grey, or colour PNG)")
-    parser.add_argument("--mask-at", type=_parse_mask_at, action="append", default=[], metavar="FRAME:FILE",
-                        help="a mask for a later frame (index from 0): adds or corrects objects; repeatable")
-    parser.add_argument("--output", type=Path, required=True, help="output folder")
-    parser.add_argument("--checkpoint", type=Path, help="REMN or STCN weights (default: random weights, a warning)")
-    parser.add_argument("--config", default=None, help="YAML file, or a name in the project's configs/ folder "
-                        "(default remn: every module on)")
-    parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
-    parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
-    parser.add_argument("--fps", type=_positive_fps, default=None,
-                        help="overlay frame rate (default: the input's, or 25)")
-    parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
-    add_mask_repair_arguments(parser)
-    parser.add_argument("--allow-truncated", action="store_true",
-                        help="segment the frames that decode from a video file cut short, with a warning")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier `remn segment` run's results in --output once this run has succeeded")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides anywhere on the line, e.g. memory.capacity=8")
-    return parser
+@dataclass
+class OwnVideoJob:
+    """What ``remn segment`` is asked to do (remn/cli/segment.py fills it from the command line)."""
+
+    input: Path
+    """A video file or a folder of frames."""
+    output: Path
+    masks: list[tuple[int, Path]]
+    """(frame index, mask file); frame 0 first when there is a first mask."""
+    checkpoint: Path | None = None
+    config: str | Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    device: str = "auto"
+    overlay: bool = False
+    fps: float | None = None
+    resize_masks: bool = False
+    repair: MaskRepair | None = None
+    allow_truncated: bool = False
+    overwrite: bool = False
+    progress: bool = True
 
 
-def run(args: argparse.Namespace) -> dict:
+def segment_own_video(job: OwnVideoJob) -> dict:
+    """Segment ``job.input`` from its masks into ``job.output`` (module docstring); returns the
+    record also written to ``segment.json``."""
     from tqdm import tqdm
 
     from remn.predictor import Predictor
 
-    specs = ([(0, args.mask)] if args.mask is not None else []) + list(args.mask_at)
-    inputs = [("input", args.input), ("--checkpoint", args.checkpoint),
-              *((f"mask {path}", path) for _, path in specs)]
-    output = OutputFolder.claim(args.output, COMMAND, overwrite=args.overwrite, inputs=inputs)
+    specs = list(job.masks)
+    inputs = [("input", job.input), ("--checkpoint", job.checkpoint), *((f"mask {path}", path) for _, path in specs)]
+    output = OutputFolder.claim(job.output, COMMAND, overwrite=job.overwrite, inputs=inputs)
     if not specs:
         raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png (the first frame's mask), or "
                         "--mask-at FRAME:FILE", None)
     # the configuration, device and weights first: they are quick to check, the input may take long to decode
-    overrides = list(args.overrides)
-    if args.size is not None:
-        overrides.append(f"inference.size={args.size}")
-    if args.precision is not None:
-        overrides.append(f"runtime.precision={args.precision}")
-    predictor = Predictor.load(args.checkpoint, args.config, overrides, device=args.device)
-    if not args.checkpoint:
+    predictor = Predictor.load(job.checkpoint, job.config, job.overrides, device=job.device)
+    if not job.checkpoint:
         print("warning: no --checkpoint: random weights, the masks will mean nothing", file=sys.stderr)
-    source = open_input(args.input, allow_truncated=args.allow_truncated)
+    source = open_input(job.input, allow_truncated=job.allow_truncated)
     first = source.read(0)
     height, width = first.shape[:2]
-    given = load_masks(specs, source, (width, height), args.resize_masks, mask_repair_from_args(args))
-    if given[0].index != 0 and args.mask is None:
+    given = load_masks(specs, source, (width, height), job.resize_masks, job.repair)
+    if given[0].index != 0:
         print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
               file=sys.stderr)
     masks_at = {}
@@ -287,23 +256,23 @@ def run(args: argparse.Namespace) -> dict:
 
     staging = output.stage()
     try:
-        record = _segment(args, source, predictor, masks_at, palette, staging, (width, height), tqdm)
+        record = _segment(job, source, predictor, masks_at, palette, staging, (width, height), tqdm)
         record["masks"] = {str(m.index): str(m.path) for m in given}
         atomic_write_text(staging / RECORD, json.dumps(record, indent=1))
     except BaseException:
         output.discard()
         raise
-    output.commit({"input": str(args.input)})
+    output.commit({"input": str(job.input)})
     return record
 
 
-def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: bytes, staging: Path,
+def _segment(job: OwnVideoJob, source: FrameSource, predictor, masks_at: dict, palette: bytes, staging: Path,
              size: tuple[int, int], tqdm) -> dict:
     """Segment every frame into ``staging``; returns the run's record."""
     width, height = size
     (staging / "masks").mkdir()
-    fps = args.fps or getattr(source, "fps", None) or 25.0
-    writer = _Writer(staging / "masks", staging / "overlay.mp4" if args.overlay else None, fps, (width, height),
+    fps = job.fps or getattr(source, "fps", None) or 25.0
+    writer = _Writer(staging / "masks", staging / "overlay.mp4" if job.overlay else None, fps, (width, height),
                      palette)
     names = source.names
     total = len(source)
@@ -311,12 +280,12 @@ def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: byte
     started = time.perf_counter()
     finished = False
     try:
-        bar = tqdm(source.iterate(range(total)), total=total, unit="frame", desc="segmenting", disable=args.quiet)
+        bar = tqdm(source.iterate(range(total)), total=total, unit="frame", desc="segmenting", disable=not job.progress)
         for index, image in bar:
             if image.shape[:2] != (height, width):
                 raise DataError(SIZE_MISMATCH, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
                                 f"{width}x{height}; all frames must have one size: re-export the video (or the "
-                                "frames) at one size", getattr(source, "path", args.input), names[index])
+                                "frames) at one size", getattr(source, "path", job.input), names[index])
             mask = masks_at.get(index)
             tick = time.perf_counter()
             labels = predictor.step(image, mask.labels if mask is not None else None, last=index == total - 1)
@@ -325,25 +294,8 @@ def _segment(args, source: FrameSource, predictor, masks_at: dict, palette: byte
         finished = True
     finally:
         writer.close(abort=not finished)
-    return {"input": str(args.input), "frames": total, "size": [width, height], "objects": predictor.object_ids,
-            "checkpoint": str(args.checkpoint or ""), "device": str(predictor.device),
+    return {"input": str(job.input), "frames": total, "size": [width, height], "objects": predictor.object_ids,
+            "checkpoint": str(job.checkpoint or ""), "device": str(predictor.device),
             "seconds": time.perf_counter() - started,
             "model_fps": total / model_seconds if model_seconds else None, "load": predictor.load_message,
-            "overlay": bool(args.overlay)}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(build_parser(), argv)
-
-    def body() -> int:
-        record = run(args)
-        print(f"{record['frames']} frames, objects {record['objects']}, {record['model_fps']:.2f} FPS (model) on "
-              f"{record['device']}; masks in {args.output / 'masks'}"
-              + (f", overlay {args.output / 'overlay.mp4'}" if record["overlay"] else ""))
-        return 0
-
-    return run_command(body, interrupted=f"no results were replaced; {args.output} is as it was")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            "overlay": bool(job.overlay)}

@@ -27,11 +27,11 @@ import threading
 import warnings
 from typing import Callable, Iterator
 
-from .config import REMNConfig, load_config
-from .errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
+from ..config import REMNConfig, load_config
+from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
-__all__ = ["add_config_arguments", "add_mask_repair_arguments", "mask_repair_from_args", "config_from_args", "parse_args", "split_overrides", "run_command", "Terminated",
-           "UsageError"]
+__all__ = ["add_config_arguments", "add_mask_repair_arguments", "mask_repair_from_args", "config_from_args",
+           "parse_args", "split_overrides", "run_command", "Terminated", "UsageError"]
 
 
 class UsageError(REMNError, ValueError):
@@ -98,7 +98,7 @@ def add_mask_repair_arguments(parser: argparse.ArgumentParser) -> None:
 
 def mask_repair_from_args(args: argparse.Namespace):
     """The :class:`~remn.data.masks.MaskRepair` the options ask for, or ``None``."""
-    from .data.masks import MaskRepair
+    from ..data.masks import MaskRepair
 
     if args.mask_threshold is None and not args.mask_snap:
         return None
@@ -120,12 +120,8 @@ def _one_line(text: str) -> str:
 
 def _failure_line(error: BaseException) -> tuple[str, int]:
     """The one line and the exit status for an expected failure; ``("", -1)`` for a bug."""
-    from .data.masks import DataError  # until DataError derives from REMNError
-
     if isinstance(error, REMNError):
         return _one_line(str(error)), error.exit_status
-    if isinstance(error, DataError):
-        return _one_line(str(error)), EXIT_FAILED
     if isinstance(error, OSError) and error.errno is None:  # raised with a message of ours
         return _one_line(str(error)), EXIT_FAILED
     if isinstance(error, OSError):
@@ -163,7 +159,7 @@ def _warnings_as_lines() -> Iterator[None]:
     above any progress bar."""
     from tqdm import tqdm
 
-    from .data.masks import DataWarning
+    from ..data.masks import DataWarning
 
     shown = warnings.showwarning
 

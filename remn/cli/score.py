@@ -1,0 +1,59 @@
+"""``remn score``: score predicted masks against ground truth with the DAVIS semi-supervised
+protocol (remn/evaluation/score.py does the work) and write davis2017-evaluation's CSV files.
+
+    remn score --gt DIR --pred DIR [--out DIR] [--split NAME] [--sequences FILE] [--sparse]
+               [--format davis2016|davis2017]
+
+Exit status: 0 done, 1 bad ground truth or predictions, 2 bad arguments (docs/errors.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from ..evaluation.score import DEFAULT_GT_FORMAT, GT_FORMATS
+from .common import UsageError, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="remn score",
+                                     description="Score predicted masks with the DAVIS semi-supervised protocol.")
+    parser.add_argument("--gt", required=True, help="ground-truth folder: <sequence>/<frame>.png")
+    parser.add_argument("--pred", required=True, help="prediction folder: <sequence>/<frame>.png")
+    parser.add_argument("--out", help="folder for the CSV files (default: the prediction folder)")
+    parser.add_argument("--split", default="val", help="name in the CSV file names (default: val)")
+    parser.add_argument("--sequences", help="file listing the sequences to score, one per line "
+                        "(default: every folder of --gt)")
+    parser.add_argument("--sparse", action="store_true",
+                        help="the ground truth annotates only some frames (long-time video set)")
+    parser.add_argument("--format", dest="gt_format", choices=GT_FORMATS, default=DEFAULT_GT_FORMAT,
+                        help="how the ground truth is read: davis2017 (ids, 255 void, objects 1..the largest id of the "
+                        "first annotated frame; default) or davis2016 (0/255 masks, every non-zero pixel is the object)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..evaluation.results import format_global_table, write_csvs
+    from ..evaluation.score import read_sequence_list, score_folders
+
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        if args.sequences and not Path(args.sequences).is_file():
+            raise UsageError(f"{args.sequences}: sequence list not found (--sequences wants a text file with one "
+                             "sequence name per line)")
+        sequences = read_sequence_list(args.sequences) if args.sequences else None
+        result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
+                               progress=not args.quiet, gt_format=args.gt_format)
+        out_dir = Path(args.out) if args.out else Path(args.pred)
+        global_path, sequence_path = write_csvs(result, out_dir, args.split)
+        title = (f"Global results for {args.split} ({result.num_objects} objects in "
+                 f"{len(result.sequences)} sequences)")
+        print(format_global_table(result.global_table(), title))
+        print(f"wrote {global_path} and {sequence_path}")
+        return 0
+
+    return run_command(body, interrupted="no scores were written")
