@@ -19,11 +19,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from remn.config import REMNConfig, load_config
+from remn.config import load_config
+from remn.inference.build import build_core
 from remn.inference.core import InferenceCore
-from remn.model import build_model
-from remn.model.checkpoint import load_for_inference
-from remn.runtime import resolve_device
 
 __all__ = ["Predictor"]
 
@@ -31,14 +29,14 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "remn.yaml"
 
 
 class Predictor:
-    """A model and an :class:`InferenceCore` for one video at a time."""
+    """An :class:`InferenceCore` for one video at a time (built by :meth:`load`)."""
 
-    def __init__(self, model, cfg: REMNConfig, device: torch.device) -> None:
-        self.cfg = cfg
-        self.device = device
-        self.model = model.to(device).eval()
-        self.core = InferenceCore(self.model, cfg, device)
-        self.load_message = ""
+    def __init__(self, core: InferenceCore, load_message: str = "") -> None:
+        self.core = core
+        self.cfg = core.cfg
+        self.device = core.device
+        self.model = core.model
+        self.load_message = load_message
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
@@ -47,11 +45,7 @@ class Predictor:
         (REMN or STCN weights; ``None`` keeps random weights) and put it on ``device``."""
         path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
         cfg = load_config(path, [f"runtime.device={device}", *overrides])
-        model = build_model(cfg)
-        message = load_for_inference(model, checkpoint) if checkpoint else "random weights (no checkpoint)"
-        predictor = cls(model, cfg, resolve_device(cfg.runtime.device))
-        predictor.load_message = message
-        return predictor
+        return cls(*build_core(cfg, checkpoint))
 
     @property
     def object_ids(self) -> list[int]:

@@ -117,7 +117,8 @@ def test_streaming_equals_the_whole_video_wrapper(remn_model, tmp_path):
     save_mask(root / "Annotations" / "clip" / "f4.png", _square(40, 56, 22, 30, 12, 11))
     video = GenericDataset(root).video("clip")
     cfg = _cfg("remn")
-    wrapped = list(segment_video(InferenceCore(remn_model, cfg), video))
+    wrapped = [(done.index, done.ids, done.labels) for done in segment_video(InferenceCore(remn_model, cfg), video,
+                                                                              video.num_steps)]
     core = InferenceCore(remn_model, cfg)
     streamed = []
     for frame in video:

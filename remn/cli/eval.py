@@ -62,9 +62,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..evaluation.benchmarks import get_benchmark
     from ..evaluation.run import run_benchmark
-    from ..model import build_model
-    from ..model.checkpoint import load_for_inference
-    from ..runtime import resolve_device, seed_everything
+    from ..inference.build import build_core
 
     spec = get_benchmark(args.benchmark)
     cfg = load_config(args.config, [*spec.protocol, *args.overrides])
@@ -81,16 +79,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         if not subset:
             raise UsageError(f"{args.subset}: the subset file names no video (--subset wants a text file with one "
                              "video name per line)")
-    seed_everything(cfg.runtime.seed)
-    device = resolve_device(cfg.runtime.device)
-    model = build_model(cfg)
+    core, weights = build_core(cfg, args.checkpoint)
     if args.checkpoint:
-        print(load_for_inference(model, args.checkpoint))
+        print(weights)
     else:
         print("warning: no --checkpoint, the network has random weights", file=sys.stderr)
-    model.to(device)
-    run = run_benchmark(model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
-                        overwrite=args.overwrite, device=device, score=not args.no_score, gt_root=args.gt,
+    run = run_benchmark(core.model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
+                        overwrite=args.overwrite, device=core.device, score=not args.no_score, gt_root=args.gt,
                         progress=not args.quiet, subset_file=args.subset, mask_repair=mask_repair_from_args(args))
     timing = run.timing
     print(f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "

@@ -23,7 +23,6 @@ import os
 import resource
 import shutil
 import sys
-import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from remn.data.video import Video
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
+from remn.inference.video_loop import segment_video, warm_up
 from remn.model.network import REMN
 from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
 
@@ -59,11 +59,6 @@ def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
         return int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024), "process_max_rss"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def open_benchmark_dataset(spec: BenchmarkSpec, root: str | Path) -> VOSDataset:
@@ -178,28 +173,23 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
             continue  # written by an earlier, interrupted run
         video = videos[name]
         if not warmed and warmup > 0:
-            _warm_up(core, video, warmup)
+            warm_up(core, video, warmup)
             warmed = True
         video_staging = partial_root / name
         video_staging.mkdir(parents=True, exist_ok=True)
-        core.reset()
         seconds = 0.0
         objects: set[int] = set()
         bank_sizes: list[tuple[int, int]] = []
         steps = video.num_steps
         sample_every = max(1, steps // 500)
-        for frame in video:
-            _sync(device)
-            start = time.perf_counter()
-            prob = core.step(frame.image, frame.mask, last=frame.position == steps - 1)
-            labels = core.labels(prob) if frame.write else None
-            _sync(device)
-            seconds += time.perf_counter() - start
-            objects.update(core.objects.ids)
-            if frame.position % sample_every == 0 or frame.position == steps - 1:
-                bank_sizes.append((frame.position, len(core.bank)))
-            if labels is not None:
-                video.save_output(video_staging, frame, labels)
+        for done in segment_video(core, video, steps):
+            seconds += done.seconds
+            objects.update(done.ids)
+            position = done.frame.position
+            if position % sample_every == 0 or position == steps - 1:
+                bank_sizes.append((position, len(core.bank)))
+            if done.labels is not None:
+                video.save_output(video_staging, done.frame, done.labels)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
             shutil.rmtree(final)
@@ -237,18 +227,6 @@ def _open_videos(dataset: VOSDataset, spec: BenchmarkSpec, mask_repair: MaskRepa
                 video.read_input_mask(index)
         videos[name] = video
     return videos
-
-
-def _warm_up(core: InferenceCore, video, steps: int) -> None:
-    """A few untimed steps on the first frames, so one-time costs (allocator, kernels) are not timed."""
-    core.reset()
-    for frame in video:
-        if frame.position >= steps:
-            break
-        if frame.mask is None and frame.position == 0:
-            break
-        core.step(frame.image, frame.mask)
-    core.reset()
 
 
 def _write_timing(path: Path, per_video: dict[str, dict], cfg: REMNConfig, device: torch.device,

@@ -32,7 +32,7 @@ waits once more when it takes the mask off the device (:meth:`InferenceCore.labe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,63 +46,9 @@ from remn.model.network import REMN, KeyFeatures
 from remn.model.preprocess import normalize_image, pad_divide_by, unpad
 from remn.runtime import autocast, compute_dtype
 
-__all__ = ["ObjectManager", "InferenceCore", "UnknownObjectError", "processing_size"]
+from .objects import ObjectManager
 
-
-class UnknownObjectError(KeyError):
-    """An object id the core does not track."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown object"
-
-
-class ObjectManager:
-    """Maps user object ids (any non-negative integers) to internal slots 0..K-1 and back.
-
-    Slot ``i`` is channel ``i + 1`` of the probabilities (channel 0 is background). Removing
-    an object closes the gap so that slots stay contiguous.
-    """
-
-    def __init__(self) -> None:
-        self._ids: list[int] = []
-
-    @property
-    def ids(self) -> list[int]:
-        return list(self._ids)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, obj: int) -> bool:
-        return obj in self._ids
-
-    def slot(self, obj: int) -> int:
-        try:
-            return self._ids.index(obj)
-        except ValueError:
-            raise UnknownObjectError(f"unknown object id {obj}; tracked ids: {self._ids}") from None
-
-    def add(self, ids: Sequence[int]) -> list[int]:
-        """Track the ids not yet tracked; returns those that are new."""
-        new = []
-        for obj in ids:
-            obj = int(obj)
-            if obj <= 0:
-                raise ValueError(f"object ids must be positive (0 is background), got {obj}")
-            if obj not in self._ids and obj not in new:
-                new.append(obj)
-        self._ids.extend(new)
-        return new
-
-    def remove(self, ids: Sequence[int]) -> list[int]:
-        """Stop tracking ``ids``; returns their former slots."""
-        slots = [self.slot(int(obj)) for obj in ids]
-        self._ids = [obj for i, obj in enumerate(self._ids) if i not in set(slots)]
-        return slots
-
-    def channel_to_id(self) -> np.ndarray:
-        """Lookup table: probability channel -> user id (channel 0 -> 0)."""
-        return np.array([0, *self._ids], dtype=np.int64)
+__all__ = ["InferenceCore", "processing_size"]
 
 
 def processing_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
@@ -329,14 +275,3 @@ class InferenceCore:
         """Argmax of ``prob (K+1, H, W)`` as an ``(H, W)`` map of user ids (int64)."""
         channel = prob.argmax(dim=0).cpu().numpy()
         return self.objects.channel_to_id()[channel]
-
-
-def segment_video(core: InferenceCore, video) -> Iterator[tuple[int, list[int], np.ndarray]]:
-    """Run a whole :class:`~remn.data.video.Video`; yields ``(frame index, ids, labels)`` for the
-    frames that need an output, labels as an ``(H, W)`` int64 map of user ids at the input size."""
-    core.reset()
-    steps = video.num_steps
-    for frame in video:
-        prob = core.step(frame.image, frame.mask, last=frame.position == steps - 1)
-        if frame.write:
-            yield frame.index, core.objects.ids, core.labels(prob)

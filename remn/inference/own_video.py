@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -42,8 +42,10 @@ from remn.data.masks import (
     read_mask,
     save_mask,
 )
-from remn.data.video import FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
+from remn.data.video import Frame, FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
 from remn.outputs import OutputFolder, atomic_write_text
+
+from .video_loop import segment_video
 
 __all__ = ["OwnVideoJob", "segment_own_video", "open_input", "load_masks", "overlay_frame", "MASK_BEYOND_VIDEO",
            "COMMAND"]
@@ -281,16 +283,19 @@ def _segment(job: OwnVideoJob, source: FrameSource, predictor, masks_at: dict, p
     finished = False
     try:
         bar = tqdm(source.iterate(range(total)), total=total, unit="frame", desc="segmenting", disable=not job.progress)
-        for index, image in bar:
-            if image.shape[:2] != (height, width):
-                raise DataError(SIZE_MISMATCH, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
-                                f"{width}x{height}; all frames must have one size: re-export the video (or the "
-                                "frames) at one size", getattr(source, "path", job.input), names[index])
-            mask = masks_at.get(index)
-            tick = time.perf_counter()
-            labels = predictor.step(image, mask.labels if mask is not None else None, last=index == total - 1)
-            model_seconds += time.perf_counter() - tick
-            writer.put(names[index], index, image, labels)
+
+        def frames() -> Iterator[Frame]:
+            for index, image in bar:
+                if image.shape[:2] != (height, width):
+                    raise DataError(SIZE_MISMATCH, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
+                                    f"{width}x{height}; all frames must have one size: re-export the video (or the "
+                                    "frames) at one size", getattr(source, "path", job.input), names[index])
+                mask = masks_at.get(index)
+                yield Frame(index, index, names[index], image, mask.labels if mask is not None else None)
+
+        for done in segment_video(predictor.core, frames(), total, labels="all"):
+            model_seconds += done.seconds
+            writer.put(done.frame.name, done.index, done.frame.image, done.labels)
         finished = True
     finally:
         writer.close(abort=not finished)
