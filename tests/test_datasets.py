@@ -32,7 +32,8 @@ from remn.data.masks import (
     save_mask,
 )
 from remn.data.synthetic import layout_spec, write_dataset
-from remn.data.video import VideoFileFrames, play_order
+from remn.data.video import play_order
+from remn.data.video_file import VideoFileFrames
 from remn.data.vos import DAVIS2016, DAVIS2017, GenericDataset, LongTimeVideos, YouTubeVOS, open_dataset
 
 DAVIS_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"

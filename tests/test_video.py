@@ -18,16 +18,8 @@ from PIL import Image
 
 from remn.data.masks import NO_FRAMES, SIZE_MISMATCH, UNREADABLE, DataError, DataWarning, save_image
 from remn.data.synthetic import generate_video
-from remn.data.video import (
-    ESTIMATE_SLACK,
-    TRUNCATED_VIDEO,
-    H264Writer,
-    ImageFolderFrames,
-    VideoFileFrames,
-    _ffmpeg_log,
-    _ffmpeg_says,
-    play_order,
-)
+from remn.data.video import ImageFolderFrames, play_order
+from remn.data.video_file import ESTIMATE_SLACK, TRUNCATED_VIDEO, H264Writer, VideoFileFrames, _ffmpeg_log, _ffmpeg_says
 
 WIDTH, HEIGHT, FRAMES = 64, 48, 20
 

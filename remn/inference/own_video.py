@@ -42,7 +42,8 @@ from remn.data.masks import (
     read_mask,
     save_mask,
 )
-from remn.data.video import Frame, FrameSource, H264Writer, ImageFolderFrames, VideoFileFrames
+from remn.data.video import Frame, FrameSource, ImageFolderFrames
+from remn.data.video_file import H264Writer, VideoFileFrames
 from remn.outputs import OutputFolder, atomic_write_text
 
 from .video_loop import segment_video
