@@ -1,4 +1,4 @@
-"""STCN's building blocks equal their written-out formulas (stcn-facts.md, section 1).
+"""STCN's building blocks equal their written-out formulas (docs/design.md BASE-1 and READ-3).
 
 Checkpoint tests only see names and shapes; these see what the layers compute:
 pre-activation residual blocks, CBAM's order ([max, mean] spatial pool, channel gate

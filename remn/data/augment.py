@@ -1,6 +1,6 @@
 """STCN's training augmentation, written with torchvision's transforms v2.
 
-Two recipes (numbers from STCN, see ``stcn-facts.md`` 3.4 and 3.5):
+Two recipes (numbers from STCN: docs/design.md DATA-5 and DATA-6):
 
 * :class:`VideoAugment` for clips of real videos: one flip, crop and colour change for the
   whole clip, then a small affine warp and colour change of every frame on its own.

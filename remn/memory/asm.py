@@ -1,7 +1,7 @@
 """ASM, the Adaptive Sampling Module: write a frame to memory only when the objects changed.
 
 ASM compares the current prediction ``M_t`` with the mask ``M_n`` of the latest memory
-frame, object by object (remn-design.md, ASM decisions):
+frame, object by object (docs/design.md, ASM-1..4):
 
 * position: ``d_pos = ||c_t - c_n|| / sqrt(area_n)``, the centroid shift measured in
   object sizes;

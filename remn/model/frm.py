@@ -1,4 +1,4 @@
-"""FRM, the Foreground Reinforcing Module (paper Sec. II-A; decisions in remn-design.md).
+"""FRM, the Foreground Reinforcing Module (paper Sec. II-A; decisions FRM-1..6 in docs/design.md).
 
 FRM strengthens the query key around where the objects were in the previous frame,
 so that look-alike objects far from them match the memory less well.

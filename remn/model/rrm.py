@@ -1,4 +1,4 @@
-"""RRM, the Redundancy Reduction Module (paper Sec. II-C; decisions in remn-design.md).
+"""RRM, the Redundancy Reduction Module (paper Sec. II-C; decisions RRM-1..7 in docs/design.md).
 
 When the working memory holds ``T`` frames, RRM shortens it in time:
 
@@ -26,9 +26,9 @@ that of the reduced frame that replaced it, and the KL is averaged over frames,
 positions, objects and the batch. It is zero exactly when every reduced frame keeps
 the channel distribution of each frame it replaced, so 0 for a temporally constant
 memory under the initial averaging, and > 0 whenever merged frames differed.
-(remn-design.md proposed comparing temporal means; that version is zero for any
+(an earlier design compared temporal means; that version is zero for any
 memory under the initial averaging and so cannot tell a faithful reduction from a
-lossy one; docs/model.md records the change.)
+lossy one; docs/design.md RRM-6 records the change.)
 """
 
 from __future__ import annotations
