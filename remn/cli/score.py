@@ -1,8 +1,9 @@
 """``remn score``: score predicted masks against ground truth with the DAVIS semi-supervised
-protocol (remn/evaluation/score.py does the work) and write davis2017-evaluation's CSV files.
+protocol (remn/evaluation/score.py does the work), write davis2017-evaluation's CSV files and
+``report.html`` (remn/evaluation/report.py) beside them.
 
     remn score --gt DIR --pred DIR [--out DIR] [--split NAME] [--sequences FILE] [--sparse]
-               [--format davis2016|davis2017]
+               [--format davis2016|davis2017] [--images DIR]
 
 Exit status: 0 done, 1 bad ground truth or predictions, 2 bad arguments (docs/errors.md).
 """
@@ -30,12 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the ground truth annotates only some frames (long-time video set)")
     parser.add_argument("--format", dest="gt_format", choices=GT_FORMATS, default=DEFAULT_GT_FORMAT,
                         help="how the ground truth is read: davis2017 (ids, 255 void, objects 1..the largest id of the "
-                        "first annotated frame; default) or davis2016 (0/255 masks, every non-zero pixel is the object)")
+                        "first annotated frame; default) or davis2016 (0/255 masks, every non-zero pixel is the "
+                        "object)")
+    parser.add_argument("--images", help="frames <sequence>/<frame>.jpg for the report's thumbnails (default: the "
+                        "masks are drawn on grey)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..evaluation.report import write_report
     from ..evaluation.results import format_global_table, write_csvs
     from ..evaluation.score import read_sequence_list, score_folders
 
@@ -45,15 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.sequences and not Path(args.sequences).is_file():
             raise UsageError(f"{args.sequences}: sequence list not found (--sequences wants a text file with one "
                              "sequence name per line)")
+        if args.images and not Path(args.images).is_dir():
+            raise UsageError(f"{args.images}: frame folder not found (--images wants a folder of "
+                             "<sequence>/<frame>.jpg)")
         sequences = read_sequence_list(args.sequences) if args.sequences else None
         result = score_folders(args.gt, args.pred, sequences=sequences, sparse=args.sparse,
                                progress=not args.quiet, gt_format=args.gt_format)
         out_dir = Path(args.out) if args.out else Path(args.pred)
         global_path, sequence_path = write_csvs(result, out_dir, args.split)
+        report = write_report(out_dir, result, title=f"remn score: {args.split}", gt_root=args.gt,
+                              pred_root=args.pred, images=args.images, gt_format=args.gt_format,
+                              summary={"ground truth": args.gt, "predictions": args.pred})
         title = (f"Global results for {args.split} ({result.num_objects} objects in "
                  f"{len(result.sequences)} sequences)")
         print(format_global_table(result.global_table(), title))
-        print(f"wrote {global_path} and {sequence_path}")
+        print(f"wrote {global_path}, {sequence_path} and {report}")
         return 0
 
     return run_command(body, interrupted="no scores were written")

@@ -7,8 +7,8 @@ Outputs of a run in ``OUTPUT``:
 * ``timing.json``: frames, objects, seconds of model time, FPS, peak memory, memory bank size
   over time, precision and device, per video and in total;
 * ``run.json``: benchmark, config and checkpoint, so a resume can tell it is the same run;
-* with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv`` and
-  ``results.md``; for servers: the submission zip.
+* with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv``,
+  ``results.md`` and ``report.html`` (:mod:`remn.evaluation.report`); for servers: the submission zip.
 
 The output folder is an :class:`~remn.outputs.OutputFolder`: the run is built under
 ``OUTPUT/.remn-staging/`` (each video's folder appears there only once the video is written, so
@@ -34,8 +34,7 @@ import torch
 from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
-from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError
-from remn.data.masks import DataWarning, MaskRepair
+from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError, DataWarning, MaskRepair
 from remn.data.video import Video
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
@@ -216,7 +215,7 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     run = EvaluationRun(output=output, videos=list(dataset.videos), timing=timing)
     zip_name = _make_zip(spec, staging).name if spec.zip else None
     if score and gt is not None and gt.is_dir():
-        run.scores = _score(spec, gt, staging, list(dataset.videos), timing)
+        run.scores = _score(spec, gt, staging, videos, timing)
     atomic_write_text(staging / STATE_FILE, json.dumps({**state, "complete": True}, indent=1))
     folder.commit({"benchmark": spec.name})
     run.zip_path = output / zip_name if zip_name else None
@@ -294,14 +293,18 @@ def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
     return target
 
 
-def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timing: dict) -> dict:
+def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: dict[str, Video], timing: dict) -> dict:
+    from remn.evaluation.report import write_report
     from remn.evaluation.results import davis_table, long_time_table, write_csvs
     from remn.evaluation.score import score_folders
 
     pred_root = output / "Annotations" if spec.output == "youtube" else output
-    result = score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse, progress=False,
+    result = score_folders(gt, pred_root, sequences=list(videos), sparse=spec.sparse, progress=False,
                            gt_format=spec.gt_format)
     write_csvs(result, output, spec.split or spec.name)
+    write_report(output, result, title=f"remn eval: {spec.name}", gt_root=gt, pred_root=pred_root,
+                 gt_format=spec.gt_format, timing=timing,
+                 images={name: getattr(video.frames, "paths", ()) for name, video in videos.items()})
     table = result.global_table()
     method = f"REMN ({spec.name})"
     if spec.layout == "long-time":
