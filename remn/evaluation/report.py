@@ -20,7 +20,8 @@ for the frame itself, ``images``: a folder laid out alike (``<root>/<sequence>/<
 ``{sequence: [frame files]}`` matched by name; without a frame file the masks are drawn on grey.
 
 Called by ``remn eval`` (remn/evaluation/run.py, inside the staged output) and ``remn score``
-(remn/cli/score.py) where they write their CSV files.
+(remn/cli/score.py) where they write their CSV files. :func:`write_overlay_page` writes the small
+page that ``remn segment --overlay`` puts beside its ``overlay.mp4``: the video and the run's record.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import numpy as np
 
 from remn.evaluation.results import GLOBAL_COLUMNS, EvaluationResult, SequenceScore
 
-__all__ = ["REPORT_FILE", "WORST_FRAMES", "CHART_POINTS", "WorstFrame", "worst_frames", "write_report",
-           "render_report"]
+__all__ = ["REPORT_FILE", "OVERLAY_PAGE", "WORST_FRAMES", "CHART_POINTS", "WorstFrame", "worst_frames",
+           "write_report", "render_report", "write_overlay_page"]
 
 REPORT_FILE = "report.html"
+OVERLAY_PAGE = "overlay.html"
 WORST_FRAMES = 8
 CHART_POINTS = 600
 THUMB_WIDTH = 240
@@ -403,5 +405,42 @@ def write_report(out_dir: str | os.PathLike, result: EvaluationResult, *, title:
                          gt_format=gt_format, summary=summary, timing=timing, worst=worst, thumb_width=thumb_width)
     path = Path(out_dir) / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
+    return path
+
+
+_OVERLAY_KEYS = (("input", "input"), ("frames", "frames"), ("size", "size (width x height)"),
+                 ("objects", "objects"), ("checkpoint", "checkpoint"), ("device", "device"),
+                 ("model_fps", "FPS (model time)"), ("seconds", "seconds in all"), ("load", "weights"),
+                 ("masks", "given masks"))
+
+
+def write_overlay_page(out_dir: str | os.PathLike, record: Mapping[str, object], video: str = "overlay.mp4") -> Path:
+    """Write ``out_dir/overlay.html``: a ``<video>`` of ``video`` (a file beside it) and the run's record
+    (``segment.json``); returns its path."""
+    from remn.outputs import atomic_write
+
+    rows = []
+    for key, label in _OVERLAY_KEYS:
+        value = record.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if key == "size" and isinstance(value, (list, tuple)):
+            value = " x ".join(str(v) for v in value)
+        elif key == "model_fps":
+            value = f"{float(value):.2f}"
+        elif key == "seconds":
+            value = f"{float(value):.1f}"
+        elif key == "masks" and isinstance(value, Mapping):
+            value = "; ".join(f"frame {frame}: {path}" for frame, path in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        rows.append(f"<tr><th>{_esc(label)}</th><td>{_esc(value)}</td></tr>")
+    title = f"remn segment: {Path(str(record.get('input', ''))).name}"
+    text = "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                      f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>", f"<h1>{_esc(title)}</h1>",
+                      f'<video src="{_esc(video)}" controls muted loop playsinline style="max-width:100%"></video>',
+                      '<h2>Run</h2><table class="summary">', *rows, "</table></body></html>"]) + "\n"
+    path = Path(out_dir) / OVERLAY_PAGE
     atomic_write(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
     return path
