@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from remn.data.masks import read_mask, save_image, save_mask
 from remn.data.synthetic import generate_video
 from remn.data.vos import LVOS, MOSE, FrameRange, open_dataset

@@ -20,8 +20,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .common import (UsageError, add_config_arguments, add_mask_repair_arguments, mask_repair_from_args, parse_args,
-                     run_command)
+from .common import (
+    UsageError,
+    add_config_arguments,
+    add_mask_repair_arguments,
+    mask_repair_from_args,
+    parse_args,
+    run_command,
+)
 
 
 def build_parser(prog: str = "remn eval") -> argparse.ArgumentParser:
