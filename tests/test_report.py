@@ -131,3 +131,26 @@ def test_report_renders_in_headless_chromium(scored, tmp_path):
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     assert len(colours) > 50  # text, bars, charts and thumbnails, not a blank page
     assert (pixels.min(axis=2) < 100).mean() > 0.01  # something dark was drawn
+
+
+def test_long_and_ranged_sequences_are_charted_within_bounds():
+    from remn.evaluation.metrics import object_statistics
+    from remn.evaluation.report import CHART_POINTS, render_report
+    from remn.evaluation.results import EvaluationResult, SequenceScore
+
+    frames = 3000
+    rng = np.random.default_rng(0)
+    j = rng.uniform(0.2, 1.0, (2, frames))
+    j[1, :1000] = np.nan  # object 2 is scored from frame 1000 on (LVOS ranges)
+    f = j.copy()
+    j[0, 500] = 0.01  # the worst frame: object 1 alone is scored there, J 0.01
+    names = tuple(f"{5 * t + 1:08d}" for t in range(frames))
+    stats = tuple(object_statistics(row[~np.isnan(row)]) for row in j)
+    sequence = SequenceScore("long", (1, 2), tuple(range(frames)), names, j, f, stats, stats)
+    text = render_report(EvaluationResult([sequence]))
+    lines = re.findall(r'<polyline points="([^"]+)"', text)
+    assert lines and all(len(points.split()) <= CHART_POINTS for points in lines)
+    assert not re.search(r"nan|inf", " ".join(lines))
+    worst = _worst(text)
+    assert worst[0][:2] == ("long", names[500]) and worst[0][2] == pytest.approx(0.01)
+    assert worst_frames(EvaluationResult([sequence]), 1)[0].object_j == {1: pytest.approx(0.01)}
