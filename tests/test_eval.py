@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from remn.data.masks import read_mask
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.evaluation.benchmarks import load_benchmarks
@@ -151,8 +151,12 @@ def test_generic_set_scored_against_its_ground_truth(tmp_path):
     assert _eval("--benchmark", "generic", "--data-root", str(root), "--output", str(out),
                  "--gt", str(root / "GroundTruth"), *FAST) == 0
     video = next((root / "JPEGImages").iterdir()).name
-    assert sorted(p.stem for p in (out / video).iterdir()) == sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
+    assert sorted(p.stem for p in (out / video).iterdir()) == \
+        sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
     assert (out / "global_results-generic.csv").is_file()
+    report = (out / "report.html").read_text(encoding="utf-8")  # swapped in with the rest of the run
+    assert f'data-sequence="{video}"' in report and "report.html" in (out / ".remn-output.json").read_text()
+    assert report.count('src="data:image/jpeg;base64,') == 16  # the worst frames over their images
 
 
 def test_unknown_benchmark_and_bad_checkpoint_fail_clearly(tmp_path, capsys):

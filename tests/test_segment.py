@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from remn.cli.segment import main as segment
 from remn.data.masks import read_mask, save_image, save_mask
 from remn.predictor import Predictor
-from remn.cli.segment import main as segment
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 8
 
@@ -81,6 +82,9 @@ def test_video_file_gives_one_mask_per_frame_and_an_overlay(mp4, masks, tmp_path
     with av.open(str(out / "overlay.mp4")) as container:  # H.264 in mp4: browsers play it
         assert container.streams.video[0].codec_context.name == "h264"
     assert not any(p.name.startswith(".") and p.name != ".remn-output.json" for p in out.iterdir())
+    page = (out / "overlay.html").read_text(encoding="utf-8")  # beside the video, showing it and the run
+    assert '<video src="overlay.mp4" controls' in page and not re.search(r"https?:", page)
+    assert f"<td>{FRAMES}</td>" in page and f"{WIDTH} x {HEIGHT}" in page and "<td>1, 4</td>" in page
 
 
 def test_frame_folder_outputs_keep_the_input_names(masks, tmp_path):
@@ -92,6 +96,7 @@ def test_frame_folder_outputs_keep_the_input_names(masks, tmp_path):
     assert segment([str(folder), "--mask", str(masks["first"]), "--output", str(out), "--size", "32",
                     "--quiet", "--device", "cpu"]) == 0
     assert sorted(p.stem for p in (out / "masks").iterdir()) == sorted(names)
+    assert not (out / "overlay.html").exists()  # no overlay, no page
     labels, info = read_mask(out / "masks" / "img1.png")
     assert labels.shape == (HEIGHT, WIDTH)  # processed at 32, written at the input size
 
@@ -244,8 +249,9 @@ def test_a_signal_in_the_middle_keeps_the_earlier_results(earlier, tmp_path, sig
 
 
 def test_a_video_cut_short_is_refused_unless_allowed(masks, tmp_path, capsys):
-    from remn.data.synthetic import generate_video
     from test_video import cut, faststart_mp4
+
+    from remn.data.synthetic import generate_video
 
     whole = faststart_mp4(tmp_path / "whole.mp4", generate_video(3, frames=20, height=HEIGHT, width=WIDTH).frames)
     broken, decodable = cut(whole, 0.5)

@@ -20,15 +20,22 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .common import (UsageError, add_config_arguments, add_mask_repair_arguments, mask_repair_from_args, parse_args,
-                     run_command)
+from .common import (
+    UsageError,
+    add_config_arguments,
+    add_mask_repair_arguments,
+    mask_repair_from_args,
+    parse_args,
+    run_command,
+)
 
 
 def build_parser(prog: str = "remn eval") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).",
                                      epilog="key=value overrides may come anywhere on the line.")
     parser.add_argument("--benchmark", required=True, help="davis2016-val, davis2017-val, davis2017-test-dev, "
-                        "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, generic")
+                        "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, mose-valid, lvos-valid, "
+                        "lvos-test, generic")
     parser.add_argument("--data-root", help="dataset folder (default: the benchmark's data_root)")
     parser.add_argument("--output", required=True, help="output folder (new, empty, or an earlier eval output)")
     parser.add_argument("--checkpoint", help="REMN or STCN weights; without it the network is random "

@@ -15,35 +15,43 @@ LongTimeVideos     ``JPEGImages/<video>/*``, ``Annotations/<video>/*`` sparsely 
                    first annotation is the input; ``repeat=3`` plays forward, backward, forward
 GenericDataset     ``JPEGImages/<video>/*``, ``Annotations/<video>/*`` holding the first mask
                    of each object, any names (sorted naturally)
+MOSE               ``<split>/JPEGImages/<video>/00000.jpg``, ``<split>/Annotations/<video>/00000.png``
+                   (``valid``: the first frame's mask only, which is the input)
+LVOS               ``<split>/JPEGImages/<video>/00000001.jpg``, ``<split>/Annotations/<video>/``,
+                   ``<split>/<split>_meta.json`` (each object's frame range); each object's input
+                   is its mask at the first frame of its range (``valid`` ships every frame's
+                   ground truth; the other objects of that file are not given)
 =================  ===========================================================================
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
+import numpy as np
 from PIL import Image
 
+from remn.config import ConfigError
 from remn.data.masks import (
     BAD_LAYOUT,
+    DAVIS_PALETTE,
     IMAGE_EXTENSIONS,
     MASK_EXTENSIONS,
     MISSING_FIRST_MASK,
     NAME_MISMATCH,
     NO_FRAMES,
     DataError,
-    DAVIS_PALETTE,
     list_files,
     natural_key,
     natural_sorted,
 )
-from remn.config import ConfigError
 from remn.data.video import ImageFolderFrames, Video
 
-__all__ = ["VOSDataset", "DAVIS2016", "DAVIS2017", "YouTubeVOS", "LongTimeVideos", "GenericDataset",
-           "open_dataset", "LAYOUTS"]
+__all__ = ["VOSDataset", "DAVIS2016", "DAVIS2017", "YouTubeVOS", "LongTimeVideos", "GenericDataset", "MOSE",
+           "LVOS", "FrameRange", "read_lvos_meta", "LVOS_STEP", "open_dataset", "LAYOUTS"]
 
 
 def _folders(path: Path) -> list[str]:
@@ -351,12 +359,167 @@ class LongTimeVideos(GenericDataset):
                      max_objects=self.max_objects)
 
 
+def _split_root(root: Path, split: str, dataset: str, archive: str) -> Path:
+    """``root/split`` holding ``JPEGImages/``, or a :class:`DataError` saying which folder to pass."""
+    split_root = root / split
+    if not (split_root / "JPEGImages").is_dir():
+        hint = f"; did you mean {root.parent}?" if root.name == split and (root / "JPEGImages").is_dir() else ""
+        raise DataError(BAD_LAYOUT, f"expected {split}/JPEGImages/<video>/ and {split}/Annotations/<video>/; "
+                        f"--data-root must be the {dataset} folder holding {split}/ (as {archive} unpacks){hint}",
+                        root)
+    return split_root
+
+
+class MOSE(VOSDataset):
+    """MOSE ``valid`` (or ``train``): every video's first-frame mask is the input (``valid`` ships only
+    that one; every object is in it), every frame is written, named like its frame."""
+
+    def __init__(self, root: str | Path, split: str = "valid", max_objects: int | None = None):
+        self.root = Path(root)
+        self.split = split
+        self.max_objects = max_objects
+        split_root = _split_root(self.root, split, "MOSE", f"{split}.tar.gz")
+        self.image_root = split_root / "JPEGImages"
+        self.mask_root = split_root / "Annotations"
+        self.videos = _folders(self.image_root)
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        masks = self._masks(self.mask_root / name, frames, only_first=True)
+        if 0 not in masks:
+            raise DataError(MISSING_FIRST_MASK, f"no mask for the first frame {frames.names[0]!r}; MOSE gives "
+                            f"{self.split}/Annotations/{name}/{frames.names[0]}.png (the first frame's mask)",
+                            self.mask_root / name)
+        return Video(name=name, frames=frames, masks=masks, palette=_palette_of(masks[0]) or DAVIS_PALETTE,
+                     max_objects=self.max_objects)
+
+
+LVOS_STEP = 5
+"""LVOS frames are every 5th frame of the source video, named by that frame's 8-digit index."""
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """An LVOS object's ``frame_range``: the frames ``start, start + 5, ...`` before ``end``, as
+    lvos-evaluation reads them (``range(start, end, 5)``, names ``%08d``)."""
+
+    start: int
+    end: int
+
+    def names(self) -> list[str]:
+        return [f"{index:08d}" for index in range(self.start, self.end, LVOS_STEP)]
+
+
+def read_lvos_meta(path: str | Path) -> dict[str, dict[int, FrameRange]]:
+    """``<split>_meta.json`` of LVOS: ``{video: {object id: FrameRange}}``, checked against the format
+    ``{"videos": {video: {"objects": {id: {"frame_range": {"start": s, "end": e, ...}}}}}}``."""
+    path = Path(path)
+    fix = ("it should look like {\"videos\": {\"<video>\": {\"objects\": {\"1\": {\"frame_range\": "
+           "{\"start\": 1, \"end\": 496, ...}}}}}} as in LVOS's own file; restore that file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(BAD_LAYOUT, f"LVOS meta file cannot be read as JSON ({error}); restore LVOS's own file",
+                        path) from None
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict) or not videos:
+        raise DataError(BAD_LAYOUT, f"LVOS meta file has no \"videos\" mapping; {fix}", path)
+    out: dict[str, dict[int, FrameRange]] = {}
+    for name, entry in videos.items():
+        objects = entry.get("objects") if isinstance(entry, dict) else None
+        if not isinstance(objects, dict) or not objects:
+            raise DataError(BAD_LAYOUT, f"video {name!r} has no \"objects\" mapping; {fix}", path)
+        ranges: dict[int, FrameRange] = {}
+        for obj, info in objects.items():
+            frame_range = info.get("frame_range") if isinstance(info, dict) else None
+            try:
+                start, end = int(frame_range["start"]), int(frame_range["end"])
+                object_id = int(obj)
+            except (TypeError, KeyError, ValueError):
+                raise DataError(BAD_LAYOUT, f"video {name!r}, object {obj!r} needs a numeric id and a "
+                                f"\"frame_range\" with numeric \"start\" and \"end\"; {fix}", path) from None
+            if not 1 <= object_id <= 255 or end <= start:
+                raise DataError(BAD_LAYOUT, f"video {name!r}, object {obj!r}: the id must be 1..255 and the range "
+                                f"non-empty (start {start} < end {end}); {fix}", path)
+            ranges[object_id] = FrameRange(start, end)
+        out[str(name)] = dict(sorted(ranges.items()))
+    return out
+
+
+@dataclass
+class _FirstAppearances(Video):
+    """A video whose given masks hold more objects than start there (LVOS valid ships every frame's
+    ground truth): from each given mask only the ids in ``new_ids[frame index]`` are read."""
+
+    new_ids: Mapping[int, frozenset[int]] = field(default_factory=dict)
+
+    def read_input_mask(self, index: int, expected_size: tuple[int, int] | None = None):
+        labels, info = super().read_input_mask(index, expected_size)
+        keep = self.new_ids.get(index)
+        if keep is None:
+            return labels, info
+        missing = sorted(keep - set(info.ids))
+        if missing:
+            raise DataError(MISSING_FIRST_MASK, f"the meta file has objects {missing} start at this frame, but "
+                            f"its mask does not hold them (ids found: {list(info.ids) or 'none'}); restore LVOS's "
+                            "own annotations and meta file", self.masks[index], self.names[index])
+        labels = np.where(np.isin(labels, sorted(keep)), labels, 0)
+        return labels, replace(info, ids=tuple(i for i in info.ids if i in keep))
+
+
+class LVOS(VOSDataset):
+    """LVOS (v1) ``valid`` or ``test``: objects may enter after the first frame; each object's input
+    is its mask at the first frame of its range in ``<split>_meta.json``, every frame from the first
+    of them on is written. :attr:`object_ranges` is what the LVOS protocol scores."""
+
+    def __init__(self, root: str | Path, split: str = "valid", max_objects: int | None = None):
+        self.root = Path(root)
+        self.split = split
+        self.max_objects = max_objects
+        split_root = _split_root(self.root, split, "LVOS", f"LVOS's {split} archive")
+        names = [f"{split}_meta.json"] + (["val_meta.json"] if split == "valid" else [])
+        found = [split_root / n for n in names if (split_root / n).is_file()]
+        if not found:
+            raise DataError(BAD_LAYOUT, f"LVOS meta file {split}/{names[0]} not found (it says where each object's "
+                            "frames are); restore it from LVOS's archive", self.root)
+        self.meta_path = found[0]
+        self.object_ranges = read_lvos_meta(self.meta_path)
+        self.image_root = split_root / "JPEGImages"
+        self.mask_root = split_root / "Annotations"
+        self.videos = natural_sorted(self.object_ranges)
+        missing = [v for v in self.videos if not (self.image_root / v).is_dir()]
+        if missing:
+            raise DataError(BAD_LAYOUT, f"videos in {self.meta_path.name} but not under {split}/JPEGImages: "
+                            f"{missing[:10]}{' ...' if len(missing) > 10 else ''}; restore their frame folders",
+                            self.root)
+
+    def video(self, name: str) -> Video:
+        frames = self._frames(self.image_root / name, name)
+        given = self._masks(self.mask_root / name, frames)
+        index_of = {int(n): i for i, n in enumerate(frames.names) if n.isdigit()}
+        new_ids: dict[int, set[int]] = {}
+        for object_id, frame_range in self.object_ranges[name].items():
+            index = index_of.get(frame_range.start)
+            if index is None or index not in given:
+                what = "frame" if index is None else "mask"
+                raise DataError(MISSING_FIRST_MASK, f"{self.meta_path.name} has object {object_id} start at frame "
+                                f"{frame_range.start:08d}, which has no {what} here; restore LVOS's own files",
+                                (self.image_root if index is None else self.mask_root) / name)
+            new_ids.setdefault(index, set()).add(object_id)
+        masks = {index: given[index] for index in sorted(new_ids)}
+        palette = _palette_of(masks[min(masks)]) or DAVIS_PALETTE
+        return _FirstAppearances(name=name, frames=frames, masks=masks, palette=palette, max_objects=self.max_objects,
+                                 new_ids={index: frozenset(ids) for index, ids in new_ids.items()})
+
+
 LAYOUTS = {
     "davis2016": DAVIS2016,
     "davis2017": DAVIS2017,
     "youtube": YouTubeVOS,
     "long-time": LongTimeVideos,
     "generic": GenericDataset,
+    "mose": MOSE,
+    "lvos": LVOS,
 }
 
 

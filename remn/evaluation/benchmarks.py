@@ -28,11 +28,12 @@ class BenchmarkSpec:
     """One evaluation protocol."""
 
     layout: str
-    """Dataset layout: davis2016, davis2017, youtube, long-time or generic."""
+    """Dataset layout: davis2016, davis2017, youtube, long-time, generic, mose or lvos (whose ground truth
+    is scored by the LVOS protocol: each object on the frames of its range, :mod:`remn.evaluation.lvos`)."""
     data_root: str = ""
     """Default dataset root (``--data-root`` replaces it)."""
     split: str = ""
-    """Video list (DAVIS: ImageSets/2017/<split>.txt; YouTube-VOS: the split folder)."""
+    """Video list (DAVIS: ImageSets/2017/<split>.txt; YouTube-VOS, MOSE, LVOS: the split folder)."""
     gt: str = ""
     """Ground truth folder under the data root, ``<gt>/<video>/<frame>.png``; empty: none."""
     sparse: bool = False
@@ -54,7 +55,7 @@ class BenchmarkSpec:
     name: str = ""
 
 
-_LAYOUTS = ("davis2016", "davis2017", "youtube", "long-time", "generic")
+_LAYOUTS = ("davis2016", "davis2017", "youtube", "long-time", "generic", "mose", "lvos")
 GT_FORMATS = ("davis2016", "davis2017")  # remn.evaluation.score.GT_FORMATS, not imported here (it loads OpenCV)
 
 

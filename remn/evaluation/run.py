@@ -7,8 +7,8 @@ Outputs of a run in ``OUTPUT``:
 * ``timing.json``: frames, objects, seconds of model time, FPS, peak memory, memory bank size
   over time, precision and device, per video and in total;
 * ``run.json``: benchmark, config and checkpoint, so a resume can tell it is the same run;
-* with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv`` and
-  ``results.md``; for servers: the submission zip.
+* with ground truth: ``global_results-<split>.csv``, ``per-sequence_results-<split>.csv``,
+  ``results.md`` and ``report.html`` (:mod:`remn.evaluation.report`); for servers: the submission zip.
 
 The output folder is an :class:`~remn.outputs.OutputFolder`: the run is built under
 ``OUTPUT/.remn-staging/`` (each video's folder appears there only once the video is written, so
@@ -33,8 +33,7 @@ import torch
 from tqdm import tqdm
 
 from remn.config import REMNConfig, config_to_yaml
-from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError
-from remn.data.masks import DataWarning, MaskRepair
+from remn.data.masks import BAD_LAYOUT, NO_FRAMES, DataError, DataWarning, MaskRepair
 from remn.data.video import Video
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
@@ -65,7 +64,7 @@ def open_benchmark_dataset(spec: BenchmarkSpec, root: str | Path) -> VOSDataset:
     kwargs: dict = {}
     if spec.layout == "davis2017":
         kwargs["split"] = spec.split or "val"
-    elif spec.layout == "youtube":
+    elif spec.layout in ("youtube", "mose", "lvos"):
         kwargs["split"] = spec.split or "valid"
     elif spec.layout == "long-time":
         kwargs["repeat"] = spec.repeat
@@ -206,7 +205,7 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     run = EvaluationRun(output=output, videos=list(dataset.videos), timing=timing)
     zip_name = _make_zip(spec, staging).name if spec.zip else None
     if score and gt is not None and gt.is_dir():
-        run.scores = _score(spec, gt, staging, list(dataset.videos), timing)
+        run.scores = _score(spec, gt, staging, videos, timing, getattr(dataset, "object_ranges", None))
     atomic_write_text(staging / STATE_FILE, json.dumps({**state, "complete": True}, indent=1))
     folder.commit({"benchmark": spec.name})
     run.zip_path = output / zip_name if zip_name else None
@@ -272,14 +271,23 @@ def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
     return target
 
 
-def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: list[str], timing: dict) -> dict:
+def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: dict[str, Video], timing: dict,
+           object_ranges: dict | None = None) -> dict:
+    from remn.evaluation.lvos import score_object_ranges
+    from remn.evaluation.report import write_report
     from remn.evaluation.results import davis_table, long_time_table, write_csvs
     from remn.evaluation.score import score_folders
 
     pred_root = output / "Annotations" if spec.output == "youtube" else output
-    result = score_folders(gt, pred_root, sequences=videos, sparse=spec.sparse, progress=False,
-                           gt_format=spec.gt_format)
+    if object_ranges is not None:  # LVOS: each object on the frames of its range
+        result = score_object_ranges(gt, pred_root, object_ranges, sequences=list(videos), progress=False)
+    else:
+        result = score_folders(gt, pred_root, sequences=list(videos), sparse=spec.sparse, progress=False,
+                               gt_format=spec.gt_format)
     write_csvs(result, output, spec.split or spec.name)
+    write_report(output, result, title=f"remn eval: {spec.name}", gt_root=gt, pred_root=pred_root,
+                 gt_format=spec.gt_format, timing=timing,
+                 images={name: getattr(video.frames, "paths", ()) for name, video in videos.items()})
     table = result.global_table()
     method = f"REMN ({spec.name})"
     if spec.layout == "long-time":

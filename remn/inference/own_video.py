@@ -8,7 +8,8 @@ non-empty, fits the frames and names a frame inside the video, the output folder
 Frames are decoded, segmented and written one at a time, the writing on a background thread
 behind a bounded queue, so memory does not depend on the video's length. Masks go to
 ``OUTPUT/masks/`` (named by frame index for a video file, by input name for a folder), the
-overlay to ``OUTPUT/overlay.mp4`` and a record of the run to ``OUTPUT/segment.json``. They are
+overlay to ``OUTPUT/overlay.mp4`` (with ``OUTPUT/overlay.html``, a page showing it and the run's
+record) and a record of the run to ``OUTPUT/segment.json``. They are
 built under ``OUTPUT/.remn-staging/`` and replace an earlier run's results (``--overwrite``)
 only once the whole video is done (:mod:`remn.outputs`); an error, Ctrl-C or SIGTERM leaves
 the earlier results as they were.
@@ -262,6 +263,10 @@ def segment_own_video(job: OwnVideoJob) -> dict:
         record = _segment(job, source, predictor, masks_at, palette, staging, (width, height), tqdm)
         record["masks"] = {str(m.index): str(m.path) for m in given}
         atomic_write_text(staging / RECORD, json.dumps(record, indent=1))
+        if job.overlay:
+            from remn.evaluation.report import write_overlay_page
+
+            write_overlay_page(staging, record)
     except BaseException:
         output.discard()
         raise
