@@ -22,6 +22,11 @@ In memory::
     video.frames[t]   # (H, W, 3) uint8
     video.masks[t]    # (H, W) uint8 object ids, 0 = background
 
+One frame at a time, for videos of any length (no late entries or exits)::
+
+    stream = SyntheticStream(0, frames=6000, height=480, width=854, objects=(3, 3))
+    frame, labels = stream.render(t)
+
 On disk, in the layout of DAVIS 2017, YouTube-VOS 2019 or a generic folder::
 
     remn generate OUT --videos 50 --frames 30 --size 256 256 --layout davis
@@ -35,6 +40,7 @@ shapes.py      contours, wobble, layers (a sprite's looks; with its planned moti
 motion.py      paths through key points, bounces, exits; :class:`~.motion.Wander` made as it goes
 compose.py     drawing and compositing a frame, :func:`generate_video`, :class:`GenerationError`
 layouts.py     :func:`write_dataset`: the DAVIS, YouTube-VOS and generic layouts, the process pool
+stream.py      :class:`SyntheticStream`: frames and labels one at a time, any length
 ============== ================================================================================
 """
 
@@ -55,6 +61,7 @@ from .spec import (
     layout_spec,
     video_rng,
 )
+from .stream import STREAM_SPEC, SyntheticStream
 
 __all__ = [
     "LAYOUTS",
@@ -68,6 +75,8 @@ __all__ = [
     "layout_spec",
     "write_dataset",
     "frame_name",
+    "SyntheticStream",
+    "STREAM_SPEC",
     "ID_STYLES",
     "YOUTUBE_STRIDE",
     "JPEG_QUALITY",
