@@ -9,14 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
+from remn.cli import eval as eval_script  # what eval.py runs
 from remn.data.masks import read_mask
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.evaluation.benchmarks import load_benchmarks
-
-sys.path.insert(0, str(REPO))
-import eval as eval_script  # noqa: E402
 
 DAVIS_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
 FAST = ["inference.size=64"]
@@ -151,7 +149,8 @@ def test_generic_set_scored_against_its_ground_truth(tmp_path):
     assert _eval("--benchmark", "generic", "--data-root", str(root), "--output", str(out),
                  "--gt", str(root / "GroundTruth"), *FAST) == 0
     video = next((root / "JPEGImages").iterdir()).name
-    assert sorted(p.stem for p in (out / video).iterdir()) == sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
+    assert sorted(p.stem for p in (out / video).iterdir()) == \
+        sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
     assert (out / "global_results-generic.csv").is_file()
 
 
