@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from remn.data.masks import save_mask  # noqa: E402
 from remn.data.synthetic import SyntheticStream  # noqa: E402
+from remn.outputs import STAGING  # noqa: E402
 from remn.runtime import process_memory  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def main() -> int:
                "--output", str(output), "--size", str(args.size), "--device", args.device, "--overwrite",
                "--quiet", "memory.rrm=true", *args.overrides]
     child = subprocess.Popen(command, cwd=REPO)
-    staging = output / ".partial-masks"
+    staging = output / STAGING / "masks"  # where remn segment writes its masks until it is done
     samples: list[tuple[int, int]] = []  # (frames written, rss KiB)
     while child.poll() is None:
         memory = process_memory(child.pid)
