@@ -1,6 +1,6 @@
 """`make demo`: the main job on a built-in default, on a CPU in about ten minutes.
 
-1. generates 60 training and 10 held-out videos (remn/data/synthetic.py, 96x96, 30 frames);
+1. generates 60 training and 10 held-out videos (remn/data/synthetic/, 96x96, 30 frames);
 2. trains REMN (every module on) from scratch with configs/demo.yaml (train.py);
 3. evaluates it on the held-out videos (eval.py, the DAVIS 2017 protocol) and prints J&F
    next to the copy-the-first-mask baseline;

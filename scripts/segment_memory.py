@@ -1,9 +1,11 @@
 """Does `remn segment` run a long video in bounded memory?
 
-Writes a generated video (default 2,000 frames at 854x480: a textured background with two
-textured objects that drift, rotate and cross), runs ``remn segment`` on it in a child process
-with RRM on, and samples the child's resident memory (VmRSS) while it runs. Prints the memory
-after the first 200 frames, the peak after that, and the growth in percent.
+Writes a generated video (default 2,000 frames at 854x480: two textured objects that drift,
+spin and cross over a textured background, drawn one frame at a time by
+``remn.data.synthetic.SyntheticStream``), runs ``remn segment`` on it in a child process with
+RRM on, and samples the child's resident memory (VmRSS, ``remn.runtime.process_memory``) while
+it runs. Prints the memory after the first 200 frames, the peak after that, and the growth in
+percent.
 
     python scripts/segment_memory.py [--frames 2000] [--size 240] [--device cpu] [--out /tmp/remn-long]
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -25,58 +26,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from remn.data.masks import save_mask  # noqa: E402
-
-
-def _texture(rng: np.random.Generator, height: int, width: int, colour) -> np.ndarray:
-    small = rng.random((height // 16 + 2, width // 16 + 2, 1))
-    noise = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)[..., None]
-    return np.clip(np.array(colour)[None, None] * (0.6 + 0.6 * noise), 0, 255)
-
-
-def _ellipse_mask(height, width, cx, cy, ax, ay, angle) -> np.ndarray:
-    mask = np.zeros((height, width), np.uint8)
-    cv2.ellipse(mask, (int(cx), int(cy)), (int(ax), int(ay)), angle, 0, 360, 1, -1)
-    return mask.astype(bool)
-
-
-def scene(t: int, height: int, width: int, textures) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``t`` and its labels: two objects on elliptic paths; object 2 passes in front."""
-    background, first, second = textures
-    frame = background.copy()
-    labels = np.zeros((height, width), np.int64)
-    paths = [(0.35, 0.45, 0.18, 0.12, 0.011, 0.0), (0.62, 0.55, 0.22, 0.2, 0.007, 1.7)]
-    for obj, (texture, (px, py, rx, ry, speed, phase)) in enumerate(zip((first, second), paths), start=1):
-        cx = width * (px + rx * math.cos(speed * t + phase))
-        cy = height * (py + ry * math.sin(speed * t + phase))
-        mask = _ellipse_mask(height, width, cx, cy, width * 0.07, height * 0.1, (t * 0.7 * obj) % 360)
-        frame[mask] = texture[mask]
-        labels[mask] = obj
-    return frame.astype(np.uint8), labels
+from remn.data.synthetic import SyntheticStream  # noqa: E402
+from remn.outputs import STAGING  # noqa: E402
+from remn.runtime import process_memory  # noqa: E402
 
 
 def write_video(path: Path, frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    textures = (_texture(rng, height, width, (90, 120, 80)), _texture(rng, height, width, (220, 80, 60)),
-                _texture(rng, height, width, (60, 90, 230)))
+    """Write the generated video (two objects, no distractors, no pixel noise) as MPEG-4; returns
+    frame 0's labels."""
+    stream = SyntheticStream(seed, frames=frames, height=height, width=width, objects=(2, 2), distractors=(0, 0),
+                             noise=0.0)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
-    first = None
-    for t in range(frames):
-        frame, labels = scene(t, height, width, textures)
-        if t == 0:
-            first = labels
+    for frame, _ in stream:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
-    return first
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return stream.labels(0)
 
 
 def main() -> int:
@@ -103,13 +67,13 @@ def main() -> int:
                "--output", str(output), "--size", str(args.size), "--device", args.device, "--overwrite",
                "--quiet", "memory.rrm=true", *args.overrides]
     child = subprocess.Popen(command, cwd=REPO)
-    staging = output / ".partial-masks"
+    staging = output / STAGING / "masks"  # where remn segment writes its masks until it is done
     samples: list[tuple[int, int]] = []  # (frames written, rss KiB)
     while child.poll() is None:
-        rss = rss_kib(child.pid)
+        memory = process_memory(child.pid)
         done = len(list(staging.iterdir())) if staging.is_dir() else 0
-        if rss is not None:
-            samples.append((done, rss))
+        if memory is not None:
+            samples.append((done, memory[0] // 1024))
         time.sleep(0.5)
     if child.returncode != 0:
         print(f"remn segment failed with status {child.returncode}")

@@ -1,5 +1,6 @@
-"""The entry points: the mode comparison on a tiny clip, train.py/eval.py argument checks,
-and the demo pipeline (generate, train, evaluate, baseline, overlay) at a tiny size."""
+"""The entry points: train.py/eval.py argument checks, and the demo pipeline (generate, train,
+evaluate, baseline, overlay) at a tiny size. (Both modes over a small clip:
+tests/test_inference.py.)"""
 
 from __future__ import annotations
 
@@ -12,19 +13,6 @@ from conftest import REPO
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900)
-
-
-def test_compare_modes_runs_both_modes_on_a_small_clip():
-    result = _run("scripts/compare_modes.py", "--frames", "20", "--height", "72", "--width", "100",
-                  "memory.capacity=4", "memory.asm_max_interval=2")
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "[remn] FRM=True ASM=True RRM=True" in out and "[stcn] FRM=False ASM=False RRM=False" in out
-    assert "padded (3, 80, 112)" in out and "output (72, 100)" in out
-    # STCN mode writes frames 0, 5, 10, 15; REMN reduced its memory and stayed within N = 4
-    assert "frames written to memory: [0, 5, 10, 15]" in out
-    assert "RRM reductions (policy per call): []" not in out
-    assert "<= N = 4" in out
 
 
 def test_train_and_eval_check_their_config():

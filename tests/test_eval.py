@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+from remn.cli import eval as eval_script  # what eval.py runs
 from remn.data.masks import read_mask
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.evaluation.benchmarks import load_benchmarks
-
-sys.path.insert(0, str(REPO))
-import eval as eval_script  # noqa: E402
 
 DAVIS_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
 FAST = ["inference.size=64"]

@@ -9,24 +9,19 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
+from remn.benchmark import make_decisive
 from remn.config import InferenceConfig, load_config
 from remn.inference import InferenceCore
-from remn.model import build_model
 from remn.memory import FixedInterval, MemoryBank
+from remn.model import build_model
 from remn.model.memory_read import affinity_logits, read_memory, topk_affinity, topk_readout, topk_softmax
-
-sys.path.insert(0, str(REPO / "scripts"))
-
-from benchmark import make_decisive  # noqa: E402
 
 CK, CV = 8, 6
 
@@ -202,7 +197,7 @@ def decisive_model():
     """
     torch.manual_seed(0)
     model = build_model(load_config(REPO / "configs" / "remn.yaml")).eval()
-    make_decisive(model)  # the network scripts/benchmark.py --fast-paths measures agreement with
+    make_decisive(model)  # the network `remn benchmark --fast-paths` measures agreement with
     return model
 
 

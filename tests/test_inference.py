@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO
+
 from remn.config import load_config
 from remn.data.masks import save_image, save_mask
+from remn.data.synthetic import SyntheticStream
 from remn.data.vos import GenericDataset
 from remn.inference import InferenceCore, ObjectManager, UnknownObjectError, processing_size, segment_video
+from remn.runtime import process_memory
 
 
 def _cfg(name: str, *overrides: str):
@@ -185,12 +186,46 @@ def test_stcn_mode_reproduces_stcn_memory_schedule(stcn_model, stcn_random_state
     assert len(core.bank) == len(expected)
 
 
+def test_remn_and_stcn_modes_on_a_small_generated_clip(remn_model, stcn_model):
+    # both modes over one generated clip of 20 frames at 72x100 with 2 objects, memory.capacity=4
+    stream = SyntheticStream(0, frames=20, height=72, width=100, objects=(2, 2))
+    first = stream.labels(0)
+    assert set(np.unique(first).tolist()) == {0, 1, 2}
+    for name, model in (("remn", remn_model), ("stcn", stcn_model)):
+        cfg = _cfg(name, "memory.capacity=4", "memory.asm_max_interval=2")
+        core = InferenceCore(model, cfg)
+        assert (cfg.model.frm, cfg.memory.asm, cfg.memory.rrm) == ((True,) * 3 if name == "remn" else (False,) * 3)
+        inputs, written, working = [], [], []
+        original = core.bank.write
+
+        def spy(frame_index, *args, **kwargs):
+            written.append(frame_index)
+            return original(frame_index, *args, **kwargs)
+
+        core.bank.write = spy
+        handle = model.key_encoder.register_forward_hook(lambda m, i, o: inputs.append(tuple(i[0].shape[1:])))
+        try:
+            for t, (frame, _) in enumerate(stream):
+                prob = core.step(frame, first if t == 0 else None, last=t == len(stream) - 1)
+                labels = core.labels(prob)
+                working.append(core.bank.num_working)
+        finally:
+            handle.remove()
+        assert inputs[0] == (3, 80, 112)  # 72x100 padded to multiples of 16
+        assert prob.shape == (3, 72, 100) and labels.shape == (72, 100)
+        if name == "stcn":
+            assert written == [0, 5, 10, 15]  # every 5th frame, never the last
+            assert working[-1] == 3 and not core.bank.reductions
+        else:
+            assert len(written) > 1 + 4 and core.bank.reductions  # ASM wrote more than N frames; RRM reduced
+            assert max(working) <= 4  # and kept the working memory within N = 4
+
+
 def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
+    return process_memory()[0]
 
 
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc for the process size")
+@pytest.mark.skipif(process_memory() is None, reason="needs Linux /proc for the process size")
 def test_rrm_keeps_the_bank_and_process_memory_bounded_over_2000_frames(remn_model):
     capacity = 6
     cfg = _cfg("remn", f"memory.capacity={capacity}", "memory.asm=false", "memory.mem_every=2")

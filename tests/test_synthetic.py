@@ -5,20 +5,29 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remn.data.masks import DAVIS_PALETTE, natural_sorted, read_image, read_mask
-from remn.data.synthetic import (SHAPES, SyntheticSpec, frame_name, generate_video, layout_spec,
-                                 video_rng, write_dataset)
 from remn.cli.generate import main
+from remn.data.masks import DAVIS_PALETTE, natural_sorted, read_image, read_mask
+from remn.data.synthetic import (
+    SHAPES,
+    GenerationError,
+    SyntheticSpec,
+    SyntheticStream,
+    frame_name,
+    generate_video,
+    layout_spec,
+    video_rng,
+    write_dataset,
+)
 from remn.outputs import OutputError
-
-from conftest import REPO
 
 SMALL = dict(frames=12, height=64, width=64)
 
@@ -189,6 +198,72 @@ def test_spec_refuses_bad_values_and_layouts_impose_their_rules():
     assert layout_spec("youtube", SyntheticSpec(entry_stride=2)).entry_stride == 10
     with pytest.raises(ValueError, match="layout"):
         layout_spec("kitti")
+
+
+# --------------------------------------------------------------------------------------------
+# One frame at a time
+
+
+STREAM = dict(height=48, width=64, objects=(2, 3), distractors=(1, 2))
+
+
+def test_stream_is_deterministic_the_start_of_longer_ones_and_the_same_in_any_order():
+    long, short = SyntheticStream(5, frames=40, **STREAM), SyntheticStream(5, frames=12, **STREAM)
+    assert (len(long), len(short)) == (40, 12) and long.ids == short.ids and long.depth == short.depth
+    frames = list(long)
+    assert len(frames) == 40
+    for t in range(12):
+        assert all(np.array_equal(a, b) for a, b in zip(frames[t], short.render(t)))
+    again = SyntheticStream(5, frames=40, **STREAM)
+    for t in (39, 3, 20, 0, 39, 17):  # an earlier frame replays the paths from their start
+        frame, labels = again.render(t)
+        assert np.array_equal(frame, frames[t][0]) and np.array_equal(labels, frames[t][1])
+        assert np.array_equal(again.frame(t), frame) and np.array_equal(again.labels(t), labels)
+    for frame, labels in frames:
+        assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
+        assert labels.shape == (48, 64) and labels.dtype == np.uint8
+        assert set(np.unique(labels).tolist()) <= {0, *long.ids}
+    assert not np.array_equal(SyntheticStream(6, frames=40, **STREAM).frame(0), frames[0][0])
+    own = np.random.SeedSequence(5, spawn_key=(3,))  # e.g. one per video of a set
+    assert np.array_equal(SyntheticStream(own, frames=2, **STREAM).frame(1),
+                          SyntheticStream(np.random.SeedSequence(5, spawn_key=(3,)), frames=2, **STREAM).frame(1))
+    assert not np.array_equal(SyntheticStream(own, frames=2, **STREAM).frame(1), frames[1][0])
+    with pytest.raises(IndexError, match="frame 40"):
+        long.render(40)
+
+
+def test_stream_runs_thousands_of_frames_in_the_memory_of_one():
+    stream = SyntheticStream(2, frames=2000, height=64, width=64, objects=(3, 3), distractors=(1, 1))
+    assert set(np.unique(stream.labels(0)).tolist()) == {0, 1, 2, 3}  # every object is in frame 0
+    centres = np.full((3, 200, 2), np.nan)  # every 10th frame; allocated before memory is traced
+    tracemalloc.start()
+    try:
+        for t, (_, labels) in enumerate(stream):
+            if t == 100:
+                held = tracemalloc.get_traced_memory()[0]
+            if t % 10 == 0:
+                for i in range(3):
+                    if (labels == i + 1).any():
+                        centres[i, t // 10] = np.argwhere(labels == i + 1).mean(axis=0)
+        grown = tracemalloc.get_traced_memory()[0] - held
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000, f"the stream's state grew by {grown} bytes over 1,900 frames"
+    for i in range(3):
+        assert np.isfinite(centres[i, :, 0]).mean() >= 0.9  # it stays in view
+        steps = np.linalg.norm(np.diff(centres[i], axis=0), axis=1) / 10
+        assert 0.05 < np.nanmedian(steps) < 6.0 * 64 / 256  # it moves, a few pixels per frame at 256
+
+
+def test_stream_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="leave=0"):
+        SyntheticStream(0, frames=5, leave=0.5)
+    with pytest.raises(ValueError, match="enter_late"):
+        SyntheticStream(0, spec=SyntheticSpec(enter_late=0.5, leave=0.0))
+    with pytest.raises(TypeError, match="colour"):
+        SyntheticStream(0, colour=3)
+    with pytest.raises(GenerationError, match="frame 0"):
+        SyntheticStream(0, frames=5, height=16, width=16, objects=(40, 40))
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,8 +15,17 @@ import importlib
 import sys
 from typing import Sequence
 
-from .common import (Terminated, UsageError, add_config_arguments, add_mask_repair_arguments, config_from_args,
-                     mask_repair_from_args, parse_args, run_command, split_overrides)
+from .common import (
+    Terminated,
+    UsageError,
+    add_config_arguments,
+    add_mask_repair_arguments,
+    config_from_args,
+    mask_repair_from_args,
+    parse_args,
+    run_command,
+    split_overrides,
+)
 
 __all__ = ["main", "COMMANDS", "Terminated", "UsageError", "add_config_arguments", "add_mask_repair_arguments",
            "config_from_args", "mask_repair_from_args", "parse_args", "run_command", "split_overrides"]
@@ -28,6 +37,7 @@ COMMANDS = {
     "score": ("remn.cli.score", "score predicted masks against ground truth (DAVIS protocol)"),
     "check": ("remn.cli.check", "check a dataset folder before a long run"),
     "generate": ("remn.cli.generate", "write a procedurally generated dataset (DAVIS, YouTube-VOS, generic)"),
+    "benchmark": ("remn.cli.benchmark", "speed and memory of REMN, STCN mode and the ablations (docs/benchmarks.md)"),
 }
 """Subcommand -> (module with ``main(argv) -> int``, one line of help)."""
 

@@ -1,4 +1,4 @@
-"""``remn generate``: write a procedurally generated VOS dataset (remn/data/synthetic.py does the work).
+"""``remn generate``: write a procedurally generated VOS dataset (remn/data/synthetic/ does the work).
 
     remn generate OUT --videos 50 --frames 30 --size 256 256 --layout davis|youtube|generic [--seed 0]
 

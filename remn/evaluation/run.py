@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import sys
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from remn.inference.core import InferenceCore
 from remn.inference.video_loop import segment_video, warm_up
 from remn.model.network import REMN
 from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
+from remn.runtime import PeakMemory
 
 __all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
@@ -53,11 +52,9 @@ OutputExistsError = OutputError
 
 
 def peak_memory_bytes(device: torch.device) -> tuple[int, str]:
-    """Peak memory so far: CUDA allocations on a GPU, else the process's peak RSS."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024), "process_max_rss"
+    """Peak memory so far and its kind: CUDA allocations on a GPU, else the process's peak RSS (:class:`PeakMemory`)."""
+    probe = PeakMemory(device)
+    return probe.peak, probe.kind
 
 
 def open_benchmark_dataset(spec: BenchmarkSpec, root: str | Path) -> VOSDataset:
@@ -158,8 +155,7 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
         shutil.rmtree(partial_root)  # an interrupted video restarts from its first frame
 
     core = InferenceCore(model, cfg, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    PeakMemory(device).reset(rss=False)  # the CUDA peak restarts; on a CPU it is the process's since it started
     per_video: dict[str, dict] = {}
     timing_path = staging / "timing.json"
     if timing_path.is_file():
