@@ -26,7 +26,7 @@ from .suite import (
     QUICK_SETTING,
     Options,
     Setting,
-    build_core,
+    benchmark_core,
     make_decisive,
     resolve_setting,
     run_one,
@@ -37,5 +37,5 @@ from .suite import (
 
 __all__ = ["BenchmarkClip", "FAST_PATHS", "READ_VARIANTS", "read_one", "run_bank", "run_fast_paths", "run_profile",
            "run_read", "device_name", "sync", "draw_figures", "format_table", "report", "CONFIGS", "CPU_SETTING",
-           "GPU_SETTING", "LABELS", "PLAIN_PATH", "QUICK_SETTING", "Options", "Setting", "build_core",
+           "GPU_SETTING", "LABELS", "PLAIN_PATH", "QUICK_SETTING", "Options", "Setting", "benchmark_core",
            "make_decisive", "resolve_setting", "run_one", "run_suite", "spawn", "summarise"]

@@ -18,7 +18,7 @@ from remn.runtime import resolve_device
 
 from .clip import BenchmarkClip
 from .probes import PeakMemory, device_name, sync
-from .suite import LABELS, PLAIN_PATH, Options, Setting, build_core, median, spawn
+from .suite import LABELS, PLAIN_PATH, Options, Setting, benchmark_core, median, spawn
 
 __all__ = ["FAST_PATHS", "run_fast_paths", "ConcatenatingBank", "run_bank", "READ_VARIANTS", "read_one", "run_read",
            "run_profile"]
@@ -259,7 +259,7 @@ def run_profile(options: Options, setting: Setting) -> dict:
         torch.set_num_threads(setting.threads)
     tables = []
     for name in options.configs:
-        core, _ = build_core(name, [*setting.overrides, *options.set], setting.precision, device, options.checkpoint)
+        core, _ = benchmark_core(name, [*setting.overrides, *options.set], setting.precision, device, options.checkpoint)
         video = BenchmarkClip(setting.height, setting.width, options.objects[-1], options.profile_after + 3,
                               seed=options.seed, device=device)
         first = video.labels(0)

@@ -27,16 +27,15 @@ import torch
 from tqdm import tqdm
 
 from remn.config import CONFIG_DIR, load_config
-from remn.inference import InferenceCore
-from remn.model import build_model
-from remn.model.checkpoint import load_for_inference
-from remn.runtime import resolve_device, seed_everything
+from remn.data.video import Frame
+from remn.inference import InferenceCore, build_core, segment_video, warm_up
+from remn.runtime import resolve_device
 
 from .clip import BenchmarkClip
 from .probes import PeakMemory, device_name, peak_memory_kind, sync
 
 __all__ = ["CONFIGS", "LABELS", "Setting", "GPU_SETTING", "CPU_SETTING", "QUICK_SETTING", "PLAIN_PATH", "Options",
-           "resolve_setting", "make_decisive", "build_core", "run_one", "ONEDNN_CACHE", "worker_environment", "spawn",
+           "resolve_setting", "make_decisive", "benchmark_core", "run_one", "ONEDNN_CACHE", "worker_environment", "spawn",
            "summarise", "run_suite", "median"]
 
 REPO = CONFIG_DIR.parent
@@ -133,24 +132,22 @@ def make_decisive(model: torch.nn.Module) -> None:
         model.decoder.pred.weight.mul_(10)
 
 
-def build_core(config: str, overrides: Sequence[str], precision: str, device: torch.device,
-               checkpoint: str | None = None, decisive: bool = False) -> tuple[InferenceCore, str]:
-    """The inference core of configuration ``config`` and a line saying which weights it has.
+def benchmark_core(config: str, overrides: Sequence[str], precision: str, device: torch.device,
+                   checkpoint: str | None = None, decisive: bool = False) -> tuple[InferenceCore, str]:
+    """The inference core of configuration ``config`` (:func:`remn.inference.build_core`) and a
+    line saying which weights it has.
 
     Frames are generated at the size the network should see, so nothing is resized.
     """
     cfg = load_config(REPO / CONFIGS[config], ["inference.size=-1", *overrides, f"runtime.precision={precision}",
                                                f"runtime.device={device}"])
-    seed_everything(cfg.runtime.seed)
-    model = build_model(cfg)
+    core, weights = build_core(cfg, checkpoint, device)
     if checkpoint:
-        weights = load_for_inference(model, checkpoint)
-    elif decisive:
-        make_decisive(model)
-        weights = f"random weights made decisive (seed {cfg.runtime.seed}; mask inputs x300, head x10)"
-    else:
-        weights = f"random weights (seed {cfg.runtime.seed}; FRM at its identity initialisation)"
-    return InferenceCore(model.to(device), cfg, device), weights
+        return core, weights
+    if decisive:
+        make_decisive(core.model)
+        return core, f"random weights made decisive (seed {cfg.runtime.seed}; mask inputs x300, head x10)"
+    return core, f"random weights (seed {cfg.runtime.seed}; FRM at its identity initialisation)"
 
 
 def run_one(spec: dict) -> dict:
@@ -158,15 +155,17 @@ def run_one(spec: dict) -> dict:
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     device = resolve_device(spec["device"])
-    core, weights = build_core(spec["config"], spec["overrides"], spec["precision"], device, spec.get("checkpoint"),
-                               spec.get("decisive", False))
+    core, weights = benchmark_core(spec["config"], spec["overrides"], spec["precision"], device, spec.get("checkpoint"),
+                                   spec.get("decisive", False))
     frames = spec["frames"]
     video = BenchmarkClip(spec["height"], spec["width"], spec["objects"], frames, seed=spec["seed"], device=device)
     first = video.labels(0)
 
-    for t in range(min(spec["warmup"], frames)):  # untimed: lazy initialisation, kernel choices
-        core.labels(core.step(video.frame(t), first if t == 0 else None))
-    core.reset()
+    def played(count: int):
+        for t in range(count):
+            yield Frame(t, t, str(t), video.frame(t), first if t == 0 else None)
+
+    warm_up(core, played(min(spec["warmup"], frames)), spec["warmup"])  # untimed: lazy initialisation, kernels
     sync(device)
     memory = PeakMemory(device)
     restarted = memory.reset()
@@ -179,17 +178,14 @@ def run_one(spec: dict) -> dict:
     writes = 0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_start = usage.ru_utime + usage.ru_stime
-    for t in tqdm(range(frames), desc=f"{spec['config']} x{spec['objects']} {frames}f", leave=False,
-                  disable=not spec.get("progress", False)):
-        image = video.frame(t)
-        sync(device)
-        start = time.perf_counter()
-        prob = core.step(image, first if t == 0 else None, last=t == frames - 1)
-        labels = core.labels(prob)  # the mask leaves the device: the step's one synchronisation
-        seconds += time.perf_counter() - start
+    steps = tqdm(segment_video(core, played(frames), frames, labels="all"), total=frames, leave=False,
+                 desc=f"{spec['config']} x{spec['objects']} {frames}f", disable=not spec.get("progress", False))
+    for done in steps:
+        t = done.index
+        seconds += done.seconds
         writes += int(getattr(core.bank.policy, "last_write", None) == t)
         if keep_labels:
-            kept.append(labels.astype(np.uint8))
+            kept.append(done.labels.astype(np.uint8))
         if t + 1 in samples:
             now, peak = memory.read()
             curve.append((t + 1, seconds, now, peak, len(core.bank), core.bank.buffer_bytes))
