@@ -1,6 +1,6 @@
 """Every GPU question in one command, for the few minutes a GPU is lent (docs/benchmarks.md, "GPU").
 
-    python scripts/gpu_check.py --out DIR [--device cuda|cpu] [--tiny] [--only speed,train] [--budget 450]
+    python scripts/gpu_check.py --out DIR [--device cuda|cpu] [--tiny] [--only speed,train] [--budget 420]
 
 Runs the checks of remn/gpu_check.py one after the other, each in its own process under its own
 time budget (a failure is recorded with its one-line error, the others still run): bf16 against
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "rehearsal of every check)")
     parser.add_argument("--only", help=f"comma-separated checks to run, of {', '.join(CHECKS)} (a rerun of the "
                         "failed ones)")
-    parser.add_argument("--budget", type=float, help="seconds for all checks together (default 450; --tiny 300); "
+    parser.add_argument("--budget", type=float, help="seconds for all checks together (default 420; --tiny 300); "
                         "a check that would start with too little left is skipped")
     parser.add_argument("--checkpoint", help="REMN or STCN weights (default: random weights, said in the output)")
     parser.add_argument("--spawn", action="store_true", help="a fresh Python per check instead of a fork of this "

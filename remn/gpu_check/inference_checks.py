@@ -219,21 +219,29 @@ def check_profile(settings: Settings, result: Result) -> None:
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on == "device" else [])
             sync(device)
             with profile(activities=activities) as prof:
+                began = time.perf_counter()
                 for frame in frames[settings.profile_after:]:
                     core.labels(core.step(frame.image, frame.mask))
                 sync(device)
+                wall = time.perf_counter() - began
             events = prof.key_averages()
+            if on == "device":  # the kernels themselves (an operator's self device time is its kernels')
+                events = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA] or list(events)
             total = sum(_self_time(e, on) for e in events) or 1.0
             ranked = sorted(events, key=lambda e: _self_time(e, on), reverse=True)[:10]
-            row.update(measured=f"self {on} time", total_ms=round(total / 1000, 2),
+            # on a GPU, busy < 1 means the device waited for the host (launches, Python, syncs)
+            row.update(measured="kernel time on the device" if on == "device" else "self CPU time",
+                       total_ms=round(total / 1000, 2), wall_ms=round(1000 * wall, 2),
+                       busy=round(total / 1e6 / wall, 3) if on == "device" else None,
                        top=[{"name": e.key, "ms": round(_self_time(e, on) / 1000, 3),
                              "share": _self_time(e, on) / total, "calls": e.count} for e in ranked])
             path = Path(settings.out) / f"profile_{config}.txt"
+            table = prof.key_averages()
             try:
-                path.write_text(events.table(sort_by="self_cpu_time_total" if on == "cpu" else "self_cuda_time_total",
-                                             row_limit=30))
+                path.write_text(table.table(sort_by="self_cpu_time_total" if on == "cpu" else "self_cuda_time_total",
+                                            row_limit=30))
             except Exception:  # the sort key's name differs between torch versions
-                path.write_text(events.table(row_limit=30))
+                path.write_text(table.table(row_limit=30))
             row["table"] = path.name
             result.row(row)
         except Exception as exc:

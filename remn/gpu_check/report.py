@@ -50,6 +50,13 @@ def _speed_line(row: dict) -> str:
 
 def headline(name: str, report: dict) -> str:
     """What check ``name`` found (or why it failed or was skipped), on one line."""
+    try:
+        return _headline(name, report)
+    except (KeyError, TypeError, ValueError) as exc:  # a row without the expected fields: the report still stands
+        return f"{len(report['checks'][name].get('rows', []))} row(s) (no summary: {type(exc).__name__} {exc})"
+
+
+def _headline(name: str, report: dict) -> str:
     result = report["checks"].get(name, {})
     rows = result.get("rows", [])
     if result.get("status") in ("failed", "timeout", "skipped"):
@@ -67,7 +74,8 @@ def headline(name: str, report: dict) -> str:
     if name in SPEED_CHECKS:
         return "; ".join(_speed_line(r) for r in rows if r.get("fps") and r.get("length") == "short")
     if name == "profile":
-        return "; ".join(f"{CONFIG_NAMES[r['config']]} {r['total_ms']:.0f} ms: "
+        return "; ".join(f"{CONFIG_NAMES[r['config']]} {r['wall_ms'] / r['steps']:.1f} ms/step"
+                         + (f", device busy {_pct(r['busy'])}" if r.get("busy") is not None else "") + ": "
                          + ", ".join(f"{k['name'][:40]} {_pct(k['share'])}" for k in r["top"][:3]) for r in rows)
     if name == "train":
         return "; ".join(f"{_num(r['it_per_s'], 2)} it/s, peak {_num(r['peak_mib'], 0)} MiB ({r['note']})"

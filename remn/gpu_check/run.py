@@ -52,6 +52,8 @@ def _fork(name: str, settings: Settings, deadline: float, log_path: Path) -> int
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # also where the parent had replaced them
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
         code = worker_main(name, settings, deadline)
     except BaseException:
         traceback.print_exc()
