@@ -261,6 +261,15 @@ class InferenceConfig:
     """Decode (and encode the values of) all objects in one batch; false: one at a time."""
     channels_last: bool = False
     """Run the convolutions in channels-last layout (converts the model in place)."""
+    compile: bool = False
+    """``torch.compile`` the per-frame stages (encoder, FRM, decoder, value encoder); compiles
+    once per input size and object count. Off until measured on a GPU."""
+    compile_backend: str = "inductor"
+    """The ``torch.compile`` backend: ``inductor`` generates kernels; ``eager`` only traces
+    (a quick check on a CPU that the stages compile, without the minutes of code generation)."""
+    cuda_graphs: bool = False
+    """Capture each per-frame stage as a CUDA graph per input size and object count and replay
+    it (CUDA only; ignored with a warning elsewhere). Off until measured on a GPU."""
 
 
 @dataclass
@@ -280,6 +289,7 @@ class REMNConfig:
 _CHOICES = {
     "memory.interval_mode": ("absolute", "relative"),
     "runtime.precision": ("fp32", "bf16", "fp16"),
+    "inference.compile_backend": ("inductor", "eager", "aot_eager"),
 }
 
 
@@ -365,6 +375,9 @@ def _validate(cfg: REMNConfig, origin: str) -> None:
     if cfg.runtime.precision not in _CHOICES["runtime.precision"]:
         problems.append(f"runtime.precision={cfg.runtime.precision!r} is not one of "
                         f"{_CHOICES['runtime.precision']}")
+    if cfg.inference.compile_backend not in _CHOICES["inference.compile_backend"]:
+        problems.append(f"inference.compile_backend={cfg.inference.compile_backend!r} is not one of "
+                        f"{_CHOICES['inference.compile_backend']}")
     if cfg.model.frm_window < 1 or cfg.model.frm_window % 2 == 0:
         problems.append(f"model.frm_window={cfg.model.frm_window} must be a positive odd number")
     if cfg.memory.capacity < 2:

@@ -4,10 +4,14 @@
 * the bank's preallocated storage holds exactly what concatenation would, and reads the same;
 * channels-last, bf16 autocast, per-object decoding and the dense read agree with the plain
   fp32 core on at least 99% of label pixels over a short clip;
-* only the exact fast paths are on by default.
+* only the exact fast paths are on by default; compile and CUDA graphs are opt-in, graphs
+  warn and change nothing on a CPU, and the compiled stages (traced only, on a CPU) compute
+  the plain ones.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -284,3 +288,36 @@ def test_fast_paths_on_by_default_are_the_exact_ones():
     defaults = InferenceConfig()
     assert (defaults.topk_gather, defaults.batch_objects, defaults.chunk_size, defaults.channels_last) == \
         (True, True, 0, False)
+
+
+def test_compile_and_cuda_graphs_are_off_by_default_and_graphs_need_cuda(remn_model):
+    defaults = InferenceConfig()
+    assert (defaults.compile, defaults.cuda_graphs, defaults.compile_backend) == (False, False, "inductor")
+    cfg = load_config(REPO / "configs" / "remn.yaml", ["inference.size=-1"])
+    core = InferenceCore(remn_model, cfg)
+    # plain bound methods: nothing compiled, nothing captured
+    assert all(getattr(fn, "__self__", None) is core.stages for fn in core.stages.stages.values())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphed = InferenceCore(remn_model, load_config(REPO / "configs" / "remn.yaml",
+                                                        ["inference.size=-1", "inference.cuda_graphs=true"]))
+    assert any("cuda_graphs needs a CUDA device" in str(w.message) for w in caught)
+    assert all(getattr(fn, "__self__", None) is graphed.stages for fn in graphed.stages.stages.values())
+    images, first = _clip(frames=3)
+    for t, image in enumerate(images):
+        mask = first if t == 0 else None
+        torch.testing.assert_close(graphed.step(image, mask), core.step(image, mask))
+
+
+@pytest.mark.slow
+def test_compiled_stages_compute_the_plain_probabilities(decisive_model):
+    # the eager backend traces the stages with dynamo (graph breaks, guards, recompiles)
+    # without generating code, which takes minutes on a CPU; the GPU check runs inductor
+    torch._dynamo.reset()
+    try:
+        reference = _segment(decisive_model, fixed_memory=True)[1]
+        compiled = _segment(decisive_model, "inference.compile=true", "inference.compile_backend=eager",
+                            fixed_memory=True)[1]
+    finally:
+        torch._dynamo.reset()
+    np.testing.assert_allclose(compiled, reference, atol=1e-5)

@@ -22,24 +22,27 @@ probabilities are kept.
 
 Fast paths (``inference.*``, each switchable, measured in ``docs/benchmarks.md``): the
 gathered and optionally chunked top-k read (``topk_gather``, ``chunk_size``), all objects
-decoded as one batch (``batch_objects``), channels-last convolutions (``channels_last``)
-and bf16/fp16 autocast (``runtime.precision``), under which the memory keeps its keys and
-values in the compute dtype. Inside :meth:`InferenceCore.step` the host waits for the device
+decoded as one batch (``batch_objects``), channels-last convolutions (``channels_last``),
+``torch.compile`` and CUDA graphs of the per-frame stages (``compile``, ``cuda_graphs``; both
+off by default, opt-in until measured on a GPU: ``scripts/gpu_check.py``), and bf16/fp16
+autocast (``runtime.precision``), under which the memory keeps its keys and values in the
+compute dtype. Inside :meth:`InferenceCore.step` the host waits for the device
 only where a decision must reach Python: ASM's write-or-not and RRM's policy; the caller
 waits once more when it takes the mask off the device (:meth:`InferenceCore.labels`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from remn.config import REMNConfig
+from remn.config import InferenceConfig, REMNConfig
 from remn.memory import MemoryBank, build_memory_bank
 from remn.model.aggregate import soft_aggregate
 from remn.model.network import REMN, KeyFeatures
@@ -67,6 +70,129 @@ class _Prepared:
     padding: tuple[int, int, int, int]
 
 
+class _CudaGraphed:
+    """Replays a CUDA graph of ``fn`` (tensors in, a tuple of tensors out), captured the first
+    time each set of input shapes and dtypes is seen.
+
+    Inputs are copied into the graph's own buffers before each replay. Outputs are the
+    graph's buffers, overwritten by the next replay, unless ``clone_outputs``.
+    """
+
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device, dtype: torch.dtype,
+                 clone_outputs: bool) -> None:
+        self.fn = fn
+        self.device = device
+        self.dtype = dtype
+        self.clone_outputs = clone_outputs
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]] = {}
+
+    def _autocast(self):
+        # weights cast inside a capture must not live in autocast's cache, which is freed on exit
+        return torch.autocast(device_type="cuda", dtype=self.dtype, enabled=self.dtype != torch.float32,
+                              cache_enabled=False)
+
+    def _capture(self, inputs: Sequence[Tensor]) -> tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]:
+        static_inputs = [t.clone() for t in inputs]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), self._autocast():
+            for _ in range(2):  # lazy initialisation and cuDNN's choices happen outside the graph
+                self.fn(*static_inputs)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), self._autocast():
+            static_outputs = self.fn(*static_inputs)
+        return graph, static_inputs, static_outputs
+
+    def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        signature = tuple((tuple(t.shape), t.stride(), t.dtype) for t in inputs)
+        entry = self.graphs.get(signature)
+        if entry is None:
+            entry = self.graphs[signature] = self._capture(inputs)
+        graph, static_inputs, static_outputs = entry
+        for buffer, value in zip(static_inputs, inputs):
+            buffer.copy_(value)
+        graph.replay()
+        return tuple(t.clone() for t in static_outputs) if self.clone_outputs else static_outputs
+
+
+class _FrameStages:
+    """The network's per-frame stages as the core runs them, with the fast paths of
+    ``inference.*``: objects batched or one at a time, ``torch.compile``, CUDA graphs.
+
+    Every stage takes and returns plain tensors, so that it can be compiled or captured. What
+    outlives a step is copied: the memory bank copies what it stores, and the decoder's
+    probabilities (returned, kept as FRM's prior) are cloned out of a graph.
+    """
+
+    def __init__(self, model: REMN, device: torch.device, precision: str, options: InferenceConfig) -> None:
+        self.model = model
+        self.batch_objects = options.batch_objects
+        stages: dict[str, Callable[..., tuple[Tensor, ...]]] = {
+            "encode": self._encode, "enhance": self._enhance, "decode": self._decode, "value": self._value}
+        if options.compile:
+            # one compilation per input size and object count (a new shape compiles again)
+            stages = {name: torch.compile(fn, dynamic=False, backend=options.compile_backend)
+                      for name, fn in stages.items()}
+        if options.cuda_graphs:
+            if device.type != "cuda":
+                warnings.warn(f"inference.cuda_graphs needs a CUDA device; running without graphs on {device}",
+                              stacklevel=3)
+            else:
+                dtype = compute_dtype(precision)
+                stages = {name: _CudaGraphed(fn, device, dtype, clone_outputs=name == "decode")
+                          for name, fn in stages.items()}
+        self.stages = stages
+
+    # ------------------------------------------------------------- the stages
+    def _encode(self, image: Tensor) -> tuple[Tensor, ...]:
+        feats = self.model.encode_key(image)
+        return feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4
+
+    def _enhance(self, key: Tensor, prior: Tensor) -> tuple[Tensor]:
+        return (self.model.enhance_key(key, prior),)
+
+    def _decode(self, readout: Tensor, *features: Tensor) -> tuple[Tensor]:
+        # REMN.segment's computation with the objects in one batch or one at a time, and the
+        # sigmoid and the aggregation in float32: in bf16 the sigmoid reaches 1.0 from a logit
+        # of about 6, and objects that are all confident would tie
+        feats = KeyFeatures(*features)
+        if self.batch_objects:
+            logits = self.model.decode(readout, feats)
+        else:
+            decoder = self.model.decoder
+            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4)
+                                for i in range(readout.shape[1])], dim=1)
+        return (soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1],)
+
+    def _value(self, image: Tensor, f16: Tensor, masks: Tensor) -> tuple[Tensor]:
+        if self.batch_objects:
+            return (self.model.encode_value(image, f16, masks),)
+        others = masks.sum(dim=1, keepdim=True) - masks
+        encoder = self.model.value_encoder
+        return (torch.stack([encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1])
+                             for i in range(masks.shape[1])], dim=1),)
+
+    # ------------------------------------------------------------ entry points
+    def encode(self, image: Tensor) -> KeyFeatures:
+        """``(1, 3, Hp, Wp)`` -> the frame's key and features."""
+        return KeyFeatures(*self.stages["encode"](image))
+
+    def enhance(self, key: Tensor, prior: Tensor | None) -> Tensor:
+        """FRM (the key itself when FRM is off or there is no prior)."""
+        if self.model.frm is None or prior is None:
+            return key
+        return self.stages["enhance"](key, prior)[0]
+
+    def decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
+        """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``, float32."""
+        return self.stages["decode"](readout, feats.key, feats.f16_thin, feats.f16, feats.f8, feats.f4)[0]
+
+    def encode_value(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
+        """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``."""
+        return self.stages["value"](image, f16, masks)[0]
+
+
 class InferenceCore:
     """Segments a video one frame at a time.
 
@@ -90,6 +216,7 @@ class InferenceCore:
                 if isinstance(module, torch.nn.Conv2d):
                     module.to(memory_format=torch.channels_last)
         self.batch_objects = cfg.inference.batch_objects
+        self.stages = _FrameStages(self.model, self.device, self.precision, cfg.inference)
         self.reset()
 
     def reset(self) -> None:
@@ -197,50 +324,26 @@ class InferenceCore:
             self.prev_prob = None
             return torch.ones(1, *frame.size, device=self.device)
 
-        model = self.model
+        stages = self.stages
         with autocast(self.device, self.precision):
-            feats = model.encode_key(frame.image)
+            feats = stages.encode(frame.image)
             prob = None
             if len(self.bank) > 0 and self.bank.num_objects > 0:
-                key = model.enhance_key(feats.key, self.prev_prob)
+                key = stages.enhance(feats.key, self.prev_prob)
                 readout = self.bank.read(key[0])
-                prob = self._decode(readout[None], feats)[0]
+                prob = stages.decode(readout[None], feats)[0]
             if given is not None:
                 prob = self._merge(prob, *given)
-                key = model.enhance_key(feats.key, prob[None])
+                key = stages.enhance(feats.key, prob[None])
             assert prob is not None
             permanent = given is not None
             if permanent or (not last and self.bank.should_write(t, prob)):
-                values = self._encode_values(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
+                values = stages.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
                 # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
                 self.bank.write(t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob,
                                 permanent=permanent)
         self.prev_prob = prob[None]
         return self._restore(prob, frame)
-
-    def _decode(self, readout: Tensor, feats: KeyFeatures) -> Tensor:
-        """``readout (1, K, C^v, h, w)`` -> probabilities ``(1, K+1, Hp, Wp)``, float32.
-
-        REMN.segment's computation with the objects in one batch or one at a time, and the
-        sigmoid and the aggregation in float32: in bf16 the sigmoid reaches 1.0 from a logit
-        of about 6, and objects that are all confident would tie.
-        """
-        if self.batch_objects:
-            logits = self.model.decode(readout, feats)
-        else:
-            decoder = self.model.decoder
-            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4)
-                                for i in range(readout.shape[1])], dim=1)
-        return soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1]
-
-    def _encode_values(self, image: Tensor, f16: Tensor, masks: Tensor) -> Tensor:
-        """``masks (1, K, Hp, Wp)`` -> values ``(1, K, C^v, h, w)``, objects batched or one at a time."""
-        if self.batch_objects:
-            return self.model.encode_value(image, f16, masks)
-        others = masks.sum(dim=1, keepdim=True) - masks
-        encoder = self.model.value_encoder
-        return torch.stack([encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1])
-                            for i in range(masks.shape[1])], dim=1)
 
     def _merge(self, prob: Tensor | None, ids: list[int], masks: Tensor) -> Tensor:
         """Put given masks into the prediction: they win where they are, and the probabilities
