@@ -2,7 +2,7 @@
 
     python scripts/gpu_check.py --out DIR [--device cuda|cpu] [--tiny] [--only speed,train] [--budget 420]
 
-Runs the checks of remn/gpu_check.py one after the other, each in its own process under its own
+Runs the checks of remn/benchmark/gpu_check/ one after the other, each in its own process under its own
 time budget (a failure is recorded with its one-line error, the others still run): bf16 against
 fp32, inference speed and memory (REMN, STCN mode, channels-last, CUDA graphs, torch.compile),
 a profile of one frame step, a training run and a torchrun smoke run. Prints a summary table and
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from remn.cli.common import UsageError, run_command  # noqa: E402
-from remn.gpu_check import CHECKS, make_settings, run_checks, summary_table  # noqa: E402
+from remn.benchmark.gpu_check import CHECKS, make_settings, run_checks, summary_table  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,8 +14,8 @@ import time
 import pytest
 from conftest import REPO
 
-from remn.gpu_check import CHECKS, make_settings, rows_markdown, run_checks, summary_table
-from remn.gpu_check import workers as gpu_workers
+from remn.benchmark.gpu_check import CHECKS, make_settings, rows_markdown, run_checks, summary_table
+from remn.benchmark.gpu_check import workers as gpu_workers
 
 
 def _script():

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
-import sys
 import time
 import traceback
 from pathlib import Path
 
 import torch
 
+from remn.inference.video_loop import synchronize as sync
 from remn.outputs import atomic_write_text
+from remn.runtime import PeakMemory
 
 from .settings import Settings, one_line
 
@@ -75,29 +75,13 @@ def device_of(settings: Settings) -> torch.device:
     return resolve_device(settings.device)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def reset_peak(device: torch.device) -> None:
-    """Start the peak-memory count afresh (CUDA: the allocator's peak; a CPU: VmHWM)."""
+    """Start the peak-memory count afresh (:class:`remn.runtime.PeakMemory`)."""
     sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS
-        except OSError:
-            pass
+    PeakMemory(device).reset()
 
 
-def peak_mib(device: torch.device) -> float | None:
-    """The peak since :func:`reset_peak`, MiB (None where the system does not say)."""
+def peak_mib(device: torch.device) -> float:
+    """The peak since :func:`reset_peak`, MiB (:class:`remn.runtime.PeakMemory`)."""
     sync(device)
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    if sys.platform != "linux":
-        return None
-    match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
-    return round(int(match.group(1)) / 1024, 1) if match else None
+    return round(PeakMemory(device).peak / 2**20, 1)

@@ -91,7 +91,7 @@ def check_torchrun(settings: Settings, result: Result) -> None:
     rank_file = work / "torchrun-rank.json"
     rank_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-               "-m", "remn.gpu_check", "--worker", "torchrun_rank", "--spec", str(work / "spec.json")]
+               "-m", "remn.benchmark.gpu_check", "--worker", "torchrun_rank", "--spec", str(work / "spec.json")]
     began = time.perf_counter()
     with (Path(settings.out) / "logs" / "torchrun-rank.log").open("w") as log:
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=child_env(),
@@ -151,7 +151,7 @@ def torchrun_rank(settings: Settings) -> dict:
 
 
 def run_rank(spec: Path) -> int:
-    """``python -m remn.gpu_check --worker torchrun_rank``: :func:`torchrun_rank`, its result in
+    """``python -m remn.benchmark.gpu_check --worker torchrun_rank``: :func:`torchrun_rank`, its result in
     ``work/torchrun-rank.json``."""
     from remn.outputs import atomic_write_text
 

@@ -4,7 +4,7 @@ The parent imports torch and the project once and never touches CUDA; every chec
 child forked from it (no second start-up of torch, a CUDA context of its own, its own peak
 memory, its own session, so that a check past its budget is stopped with everything it started,
 ``torchrun`` and loader workers included). With ``spawn`` (``--spawn``), or when a forked child
-cannot start CUDA, each check is a fresh ``python -m remn.gpu_check --worker NAME`` instead (a
+cannot start CUDA, each check is a fresh ``python -m remn.benchmark.gpu_check --worker NAME`` instead (a
 few seconds more each). A check that fails, crashes or hangs is recorded with its one-line
 error and the next one runs. The report is written after every check.
 """
@@ -69,7 +69,7 @@ def _spawn(name: str, settings: Settings, deadline: float, log_path: Path) -> in
     from .training_checks import child_env
 
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "remn.gpu_check", "--worker", name, "--spec",
+        process = subprocess.Popen([sys.executable, "-m", "remn.benchmark.gpu_check", "--worker", name, "--spec",
                                     str(Path(settings.out) / "work" / "spec.json"), "--deadline", str(deadline)],
                                    stdout=log, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
     process.returncode = 0  # reaped by _wait (os.waitpid), not by the Popen object
