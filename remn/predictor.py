@@ -22,7 +22,7 @@ import torch
 from remn.config import REMNConfig, load_config
 from remn.inference.core import InferenceCore
 from remn.model import build_model
-from remn.model.checkpoint import load_for_inference
+from remn.model.checkpoint import load_network_weights
 from remn.runtime import resolve_device
 
 __all__ = ["Predictor"]
@@ -48,7 +48,9 @@ class Predictor:
         path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
         cfg = load_config(path, [f"runtime.device={device}", *overrides])
         model = build_model(cfg)
-        message = load_for_inference(model, checkpoint) if checkpoint else "random weights (no checkpoint)"
+        message = "random weights (no checkpoint)"
+        if checkpoint:
+            message = load_network_weights(model, checkpoint).description
         predictor = cls(model, cfg, resolve_device(cfg.runtime.device))
         predictor.load_message = message
         return predictor

@@ -51,7 +51,7 @@ from remn.inference import InferenceCore  # noqa: E402
 from remn.memory.bank import MemoryBank  # noqa: E402
 from remn.memory.policy import FixedInterval  # noqa: E402
 from remn.model import build_model  # noqa: E402
-from remn.model.checkpoint import load_for_inference  # noqa: E402
+from remn.model.checkpoint import load_network_weights  # noqa: E402
 from remn.runtime import resolve_device, seed_everything  # noqa: E402
 
 CONFIGS = {
@@ -233,7 +233,7 @@ def build_core(config: str, overrides: Sequence[str], precision: str, device: to
     seed_everything(cfg.runtime.seed)
     model = build_model(cfg)
     if checkpoint:
-        weights = load_for_inference(model, checkpoint)
+        weights = load_network_weights(model, checkpoint).description
     elif decisive:
         make_decisive(model)
         weights = f"random weights made decisive (seed {cfg.runtime.seed}; mask inputs x300, head x10)"

@@ -9,7 +9,7 @@ import torch
 from torchvision.models import resnet18, resnet50
 
 from remn.config import load_config
-from remn.model import CheckpointError, build_model, load_stcn_checkpoint, load_weights, read_state_dict, save_weights
+from remn.model import CheckpointError, build_model, load_network_weights, load_weights, read_state_dict, save_weights
 from remn.model.encoders import copy_resnet18_weights, copy_resnet50_weights
 
 
@@ -40,7 +40,7 @@ def test_stcn_layout_loads_strictly(stcn_model, stcn_random_state):
 def test_stcn_file_into_remn_reports_only_remn_keys_as_new(remn_model, stcn_random_state, tmp_path):
     path = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, path)
-    report = load_stcn_checkpoint(remn_model, path)
+    report = load_network_weights(remn_model, path)
     own = set(remn_model.state_dict())
     assert set(report.new) == own - set(stcn_random_state)
     assert report.new and all(k.startswith(("frm.", "rrm.")) for k in report.new)
@@ -52,14 +52,14 @@ def test_stcn_file_into_remn_reports_only_remn_keys_as_new(remn_model, stcn_rand
 def test_stcn_file_into_stcn_mode_reports_nothing_new(stcn_model, stcn_random_state, tmp_path):
     path = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, path)
-    report = load_stcn_checkpoint(stcn_model, path)
+    report = load_network_weights(stcn_model, path)
     assert report.new == [] and len(report.loaded) == 405
 
 
 def test_single_object_checkpoint_is_widened_with_a_zero_channel(stcn_model, stcn_random_state):
     state = dict(stcn_random_state)
     state["value_encoder.conv1.weight"] = torch.randn(64, 4, 7, 7)
-    report = load_stcn_checkpoint(stcn_model, state)
+    report = load_network_weights(stcn_model, state)
     assert report.widened_value_conv
     weight = stcn_model.value_encoder.conv1.weight.detach()
     assert torch.equal(weight[:, :4], state["value_encoder.conv1.weight"])
@@ -82,7 +82,7 @@ def test_checkpoints_that_do_not_fit_are_refused(stcn_model, stcn_random_state, 
     state = dict(stcn_random_state)
     change(state)
     with pytest.raises(CheckpointError, match=message):
-        load_stcn_checkpoint(stcn_model, state)
+        load_network_weights(stcn_model, state)
 
 
 def test_unreadable_files_are_refused_with_their_name(stcn_model, stcn_random_state, tmp_path):
@@ -91,9 +91,9 @@ def test_unreadable_files_are_refused_with_their_name(stcn_model, stcn_random_st
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated.pth"):
-        load_stcn_checkpoint(stcn_model, path)
+        load_network_weights(stcn_model, path)
     with pytest.raises(CheckpointError, match="not found"):
-        load_stcn_checkpoint(stcn_model, tmp_path / "nothing.pth")
+        load_network_weights(stcn_model, tmp_path / "nothing.pth")
     text = tmp_path / "text.pth"
     text.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="text.pth"):

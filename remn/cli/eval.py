@@ -63,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.benchmarks import get_benchmark
     from ..evaluation.run import run_benchmark
     from ..model import build_model
-    from ..model.checkpoint import load_for_inference
+    from ..model.checkpoint import load_network_weights
     from ..runtime import resolve_device, seed_everything
 
     spec = get_benchmark(args.benchmark)
@@ -85,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.runtime.device)
     model = build_model(cfg)
     if args.checkpoint:
-        print(load_for_inference(model, args.checkpoint))
+        print(load_network_weights(model, args.checkpoint).description)
     else:
         print("warning: no --checkpoint, the network has random weights", file=sys.stderr)
     model.to(device)
