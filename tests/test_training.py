@@ -21,13 +21,16 @@ from torch.utils.data import Dataset
 
 from remn.config import ConfigError, TrainConfig, load_config
 from remn.model import build_model
-from remn.model.checkpoint import CheckpointError, atomic_save, read_state_dict, save_weights
-from remn.training import (BatchSplitError, BatchStream, ClipPass, DistributedContext, NonFiniteLossError,
-                           ResumableSampler, Trainer, TrainingError, bootstrap_fraction, bootstrapped_cross_entropy,
-                           clip_segmentation_loss, init_distributed, load_initial_weights,
-                           load_training_checkpoint,
-                           shutdown_distributed, split_batch)
-from remn.training.trainer import CHECKPOINT_FORMAT, make_optimizer, make_scheduler
+from remn.model.checkpoint import CheckpointError, atomic_save, load_network_weights, read_state_dict, save_weights
+from remn.training.batches import BatchStream
+from remn.training.checkpoint import CHECKPOINT_FORMAT, load_training_checkpoint
+from remn.training.clip_pass import ClipPass
+from remn.training.distributed import (BatchSplitError, DistributedContext, ResumableSampler, init_distributed,
+                                       shutdown_distributed, split_batch)
+from remn.training.errors import NonFiniteLossError, TrainingError
+from remn.training.loss import bootstrap_fraction, bootstrapped_cross_entropy, clip_segmentation_loss
+from remn.training.optim import make_optimizer, make_scheduler
+from remn.training.trainer import Trainer
 
 from conftest import REPO
 
@@ -96,7 +99,7 @@ class MovingSquares(Dataset):
 
 
 class FakeSource:
-    """A :class:`remn.training.DataSource` over :class:`MovingSquares`."""
+    """A :class:`remn.training.batches.DataSource` over :class:`MovingSquares`."""
 
     def __init__(self, size: int = 32, count: int = 4, augment: bool = False, skips=(5, 10, 15),
                  poisoned: int | None = None) -> None:
@@ -304,15 +307,15 @@ def test_clip_pass_reduces_a_full_memory(small_model):
 
 def test_initial_weights_from_stcn_or_remn_files(small_model, stcn_random_state, tmp_path):
     torch.save(stcn_random_state, tmp_path / "stcn.pth")
-    report = load_initial_weights(small_model, tmp_path / "stcn.pth")
+    report = load_network_weights(small_model, tmp_path / "stcn.pth").description
     assert "405 STCN entries" in report and "REMN entries are new" in report and "frm" in report
     assert torch.equal(small_model.state_dict()["decoder.pred.weight"], stcn_random_state["decoder.pred.weight"])
     save_weights(small_model, tmp_path / "remn.pth")
-    assert load_initial_weights(small_model, tmp_path / "remn.pth").startswith(
+    assert load_network_weights(small_model, tmp_path / "remn.pth").description.startswith(
         f"loaded {len(small_model.state_dict())} entries")
     torch.save({"decoder.pred.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="other.pth"):
-        load_initial_weights(small_model, tmp_path / "other.pth")
+        load_network_weights(small_model, tmp_path / "other.pth")
 
 
 # ----------------------------------------------------------------------------- whole runs
