@@ -158,3 +158,31 @@ def test_resnet50_weights_copy_into_key_encoder(stcn_model):
     enc = stcn_model.key_encoder.state_dict()
     assert torch.equal(enc["res2.2.conv3.weight"], source["layer1.2.conv3.weight"])
     assert torch.equal(enc["layer3.5.bn3.running_var"], source["layer3.5.bn3.running_var"])
+
+
+def test_one_loader_for_remn_and_stcn_weights_reports_what_it_did(stcn_model, remn_model, stcn_random_state,
+                                                                 tmp_path):
+    stcn_file = tmp_path / "stcn.pth"
+    torch.save(stcn_random_state, stcn_file)
+    report = load_network_weights(remn_model, stcn_file)
+    assert report.kind == "stcn" and report.source == str(stcn_file) and report.unexpected == []
+    assert report.description.startswith(f"loaded 405 STCN entries from {stcn_file}; 27 REMN entries are new")
+    assert "(frm, rrm)" in str(report)
+    remn_file = tmp_path / "remn.pth"
+    save_weights(remn_model, remn_file)
+    report = load_network_weights(remn_model, remn_file)
+    assert report.kind == "remn" and report.missing == []
+    assert report.description == f"loaded 432 entries from {remn_file}"
+    # REMN weights in a network with FRM and RRM switched off: their entries are set aside, the rest loads
+    report = load_network_weights(stcn_model, remn_file)
+    assert report.kind == "remn" and len(report.loaded) == 405 and len(report.unexpected) == 27
+    assert "frm, rrm switched off here: 27 entries of the file set aside" in report.description
+    assert torch.equal(stcn_model.state_dict()["decoder.pred.weight"], remn_model.state_dict()["decoder.pred.weight"])
+    # REMN weights that do not fit are refused as such, and nothing is loaded
+    state = read_state_dict(remn_file)
+    state["frm.weight_conv.weight"] = torch.zeros(1)
+    before = remn_model.state_dict()["decoder.pred.weight"].clone()
+    state["decoder.pred.weight"] = torch.ones_like(before)
+    with pytest.raises(CheckpointError, match="does not fit this network: 1 shape mismatches"):
+        load_network_weights(remn_model, state, name="bad.pth")
+    assert torch.equal(remn_model.state_dict()["decoder.pred.weight"], before)
