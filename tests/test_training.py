@@ -287,6 +287,13 @@ def test_the_trainer_steps_with_clipped_gradients(tmp_path):
     assert len(seen) == 1 and seen[0] <= 1e-3 * (1 + 1e-4)
 
 
+def test_an_unknown_lr_multiplier_prefix_is_refused_before_the_run_folder_is_written(tmp_path):
+    cfg = _config(tmp_path, "train.main.lr_multipliers.fmr=2")
+    with pytest.raises(TrainingError, match=r"train.main.lr_multipliers names \['fmr'\], which is no module"):
+        Trainer(cfg, FakeSource(), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_lr_multipliers_make_parameter_groups_by_module(small_model):
     cfg = TrainConfig()
     stage = dataclasses.replace(cfg.rrm, lr=1e-4, milestones=[2],

@@ -31,9 +31,9 @@ from ..config import StageConfig, TrainConfig
 from ..model.network import REMN
 from .errors import TrainingError
 
-__all__ = ["ENCODER_MODULES", "configure_trainable", "parameter_groups", "make_optimizer", "lr_factor",
-           "make_scheduler", "describe_optimizer", "scheduler_state", "load_scheduler_state", "gradient_norm",
-           "clip_gradients", "stage_lr"]
+__all__ = ["ENCODER_MODULES", "configure_trainable", "check_lr_multipliers", "parameter_groups", "make_optimizer",
+           "lr_factor", "make_scheduler", "stage_lr", "describe_optimizer", "scheduler_state", "load_scheduler_state",
+           "gradient_norm", "clip_gradients"]
 
 
 ENCODER_MODULES = ("key_encoder", "key_proj", "key_comp", "value_encoder")
@@ -60,6 +60,21 @@ def _multiplier_of(name: str, prefixes: Sequence[str]) -> str | None:
     return max(found, key=len) if found else None
 
 
+def check_lr_multipliers(model: nn.Module, stage: StageConfig, where: str = "lr_multipliers") -> None:
+    """Refuse prefixes of ``stage.lr_multipliers`` that name no parameter of ``model`` (``where``: the
+    setting, for the message).
+
+    Raises:
+        TrainingError: a typo, or a module this configuration does not build.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [p for p in stage.lr_multipliers if not any(_multiplier_of(n, [p]) for n in names)]
+    if unknown:
+        modules = sorted({n.split(".", 1)[0] for n in names})
+        raise TrainingError(f"{where} names {unknown}, which is no module of this network; prefixes are module "
+                            f"paths such as {', '.join(modules)}, frm.attention_conv or rrm.gate")
+
+
 def parameter_groups(model: nn.Module, stage: StageConfig) -> list[nn.Parameter] | list[dict[str, Any]]:
     """The parameters ``model`` trains (``requires_grad``) as the optimiser takes them.
 
@@ -75,12 +90,8 @@ def parameter_groups(model: nn.Module, stage: StageConfig) -> list[nn.Parameter]
     named = list(model.named_parameters())
     if not stage.lr_multipliers:
         return [p for _, p in named if p.requires_grad]
+    check_lr_multipliers(model, stage)
     prefixes = list(stage.lr_multipliers)
-    unknown = [p for p in prefixes if not any(_multiplier_of(n, [p]) for n, _ in named)]
-    if unknown:
-        modules = sorted({n.split(".", 1)[0] for n, _ in named})
-        raise TrainingError(f"lr_multipliers names {unknown}, which is no module of this network; prefixes are "
-                            f"module paths such as {', '.join(modules)}, frm.attention_conv or rrm.gate")
     members: dict[str, list[nn.Parameter]] = {"": [], **{p: [] for p in prefixes}}
     for name, parameter in named:
         if parameter.requires_grad:

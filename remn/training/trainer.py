@@ -65,6 +65,7 @@ from .errors import NonFiniteLossError, TrainingError
 from .loss import bootstrap_fraction, clip_segmentation_loss, mask_iou
 from .monitor import TrainLogger, clip_image
 from .optim import (
+    check_lr_multipliers,
     clip_gradients,
     configure_trainable,
     describe_optimizer,
@@ -166,6 +167,8 @@ class Trainer:
             restore_network(self.model, self.checkpoint, self.folder.latest, self.folder.root / "config.yaml")
         elif load_weights is not None:
             loaded = load_network_weights(self.model, load_weights).description
+        for name in self.train_cfg.stages:  # before the run folder is written, as for the weights
+            check_lr_multipliers(self.model, getattr(self.train_cfg, name), f"train.{name}.lr_multipliers")
         self.logger = TrainLogger(self.folder, self.ctx.is_main,
                                   purge_step=None if self.checkpoint is None else self.checkpoint["global_step"])
         if self.ctx.is_main:
