@@ -544,6 +544,14 @@ def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
     assert resumed.iteration == 1 and resumed.scheduler.last_epoch == 1
 
 
+def test_resuming_with_other_parameter_groups_is_refused(tmp_path):
+    overrides = ("train.main.iterations=2", "train.main.batch_size=1", "train.main.freeze_encoders=true")
+    Trainer(_config(tmp_path, *overrides), FakeSource(count=1), tmp_path / "run", progress=False).run(stop_after=1)
+    other = _config(tmp_path, *overrides, "train.main.lr_multipliers.frm=10")
+    with pytest.raises(CheckpointError, match="parameter groups .*train.main.lr_multipliers"):
+        Trainer(other, FakeSource(count=1), tmp_path / "run", resume=True, progress=False).run()
+
+
 def test_a_truncated_checkpoint_is_refused(tmp_path):
     folder = tmp_path / "run" / "checkpoints"
     atomic_save({"format": CHECKPOINT_FORMAT, "model": {"w": torch.randn(256, 256)}}, folder / "latest.pt")

@@ -111,10 +111,22 @@ def restore_network(model: nn.Module, state: Mapping[str, Any], path: Path, run_
 
 
 def restore_stage(state: Mapping[str, Any], optimizer: torch.optim.Optimizer,
-                  scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler) -> DataPosition:
+                  scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
+                  path: Path | str = "latest.pt") -> DataPosition:
     """Put a checkpoint taken inside a stage back into that stage's optimiser, schedule and scaler;
-    returns where the stage was in its data."""
-    optimizer.load_state_dict(state["optimizer"])
+    returns where the stage was in its data.
+
+    Raises:
+        CheckpointError: the optimiser's parameter groups differ from the checkpoint's (the stage's
+            ``lr_multipliers`` or ``freeze_encoders`` changed since).
+    """
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as exc:
+        where = f"train.{state['stage']}"
+        raise CheckpointError(f"{path}: its optimiser state does not fit this launch's parameter groups "
+                              f"({_first_line(exc)}); resume with the run's own {where}.lr_multipliers and "
+                              f"{where}.freeze_encoders") from exc
     load_scheduler_state(scheduler, state["scheduler"])
     if state["scaler"]:
         scaler.load_state_dict(state["scaler"])

@@ -234,7 +234,7 @@ class Trainer:
         self.iteration = 0
         position = None
         if state is not None:
-            position = restore_stage(state, self.optimizer, self.scheduler, self.scaler)
+            position = restore_stage(state, self.optimizer, self.scheduler, self.scaler, self.folder.latest)
             self.iteration = int(state["iteration"])
             if int(state["world_size"]) != ctx.world_size:
                 self.logger.message(f"note: the checkpoint was written by {state['world_size']} process(es), this "
