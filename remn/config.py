@@ -32,6 +32,7 @@ __all__ = [
     "TrainConfig",
     "StageConfig",
     "TRAIN_STAGES",
+    "SCHEDULES",
     "InferenceConfig",
     "REMNConfig",
     "ConfigError",
@@ -176,7 +177,18 @@ class StageConfig:
     lr: float = 1e-5
     """Adam learning rate at the start of the stage."""
     milestones: list[int] = field(default_factory=lambda: [125_000])
-    """Iterations of the stage at which the learning rate is multiplied by ``train.lr_gamma``."""
+    """Iterations of the stage at which the learning rate is multiplied by ``train.lr_gamma``
+    (``schedule: step``)."""
+    schedule: str = "step"
+    """Learning-rate schedule: ``step`` (STCN: ``lr`` times ``train.lr_gamma`` at each milestone)
+    or ``cosine`` (from ``lr`` down to 0 at the end of the stage)."""
+    warmup: int = 0
+    """Iterations of linear warm-up before the schedule: the rate rises from ``lr / warmup`` to
+    ``lr``; 0 = none."""
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+    """Learning-rate factors by parameter-name prefix, e.g. ``{frm: 10.0, rrm.gate: 10.0}``: the
+    parameters under that module learn at ``lr`` times the factor (the longest prefix wins; the
+    schedule scales every rate alike); empty: one rate for all."""
     clip_frames: int = 3
     """Frames per training clip: frame 0 is given, the loss covers the others."""
     freeze_encoders: bool = False
@@ -186,6 +198,9 @@ class StageConfig:
     rrm_loss_weight: float = 0.0
     """Weight of RRM's KL loss added to the segmentation loss."""
 
+
+SCHEDULES = ("step", "cosine")
+"""Values of ``train.<stage>.schedule``."""
 
 TRAIN_STAGES = ("static", "synthetic", "main", "rrm")
 """Stage names ``train.stages`` may list; each has its own :class:`StageConfig` under ``train``."""
@@ -214,6 +229,9 @@ class TrainConfig:
     """Adam weight decay (all trained parameters, batch norm affine ones included)."""
     lr_gamma: float = 0.1
     """Learning-rate factor at each milestone."""
+    clip_grad_norm: float = 0.0
+    """Largest L2 norm of all gradients together before each optimiser step (scaled down to it
+    when above; after the fp16 gradient scaler's unscaling); 0 = no clipping (STCN)."""
     bootstrap_start: int = 20_000
     """Bootstrapped CE: plain mean CE before this iteration of the stage."""
     bootstrap_end: int = 70_000
@@ -311,6 +329,8 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
             problems.append(f"train.{key}={getattr(train, key)} must be at least 1")
     if train.num_workers < 0:
         problems.append(f"train.num_workers={train.num_workers} must be >= 0")
+    if not train.clip_grad_norm >= 0:
+        problems.append(f"train.clip_grad_norm={train.clip_grad_norm} must be >= 0 (0: no clipping)")
     if train.weight_decay < 0 or not 0 < train.lr_gamma <= 1:
         problems.append(f"train.weight_decay={train.weight_decay} must be >= 0 and train.lr_gamma="
                         f"{train.lr_gamma} in (0, 1]")
@@ -327,6 +347,16 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
             problems.append(f"{where}.lr must be > 0 and {where}.rrm_loss_weight >= 0")
         if list(stage.milestones) != sorted(stage.milestones) or any(m < 1 for m in stage.milestones):
             problems.append(f"{where}.milestones={list(stage.milestones)} must be increasing positive iterations")
+        if stage.schedule not in SCHEDULES:
+            problems.append(f"{where}.schedule={stage.schedule!r} is not one of {SCHEDULES}")
+        if not 0 <= stage.warmup < stage.iterations:
+            problems.append(f"{where}.warmup={stage.warmup} must be >= 0 and below {where}.iterations="
+                            f"{stage.iterations}")
+        bad = {k: v for k, v in stage.lr_multipliers.items() if not k or k.startswith(".") or k.endswith(".")
+               or not v > 0}
+        if bad:
+            problems.append(f"{where}.lr_multipliers={bad}: give module names of the network (e.g. frm, rrm.gate, "
+                            "decoder) and factors > 0")
         if stage.clip_frames < 2:
             problems.append(f"{where}.clip_frames={stage.clip_frames} must be at least 2 (a given frame "
                             "and one to segment)")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from remn.config import load_config  # noqa: E402
 from remn.outputs import OutputFolder  # noqa: E402
-from remn.training.logging import RunFolder  # noqa: E402
+from remn.training.run_folder import RunFolder  # noqa: E402
 
 TRAIN_SEED, HELDOUT_SEED = 0, 1000
 

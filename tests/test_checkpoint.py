@@ -9,7 +9,7 @@ import torch
 from torchvision.models import resnet18, resnet50
 
 from remn.config import load_config
-from remn.model import CheckpointError, build_model, load_stcn_checkpoint, load_weights, read_state_dict, save_weights
+from remn.model import CheckpointError, build_model, load_network_weights, load_weights, read_state_dict, save_weights
 from remn.model.encoders import copy_resnet18_weights, copy_resnet50_weights
 
 
@@ -40,7 +40,7 @@ def test_stcn_layout_loads_strictly(stcn_model, stcn_random_state):
 def test_stcn_file_into_remn_reports_only_remn_keys_as_new(remn_model, stcn_random_state, tmp_path):
     path = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, path)
-    report = load_stcn_checkpoint(remn_model, path)
+    report = load_network_weights(remn_model, path)
     own = set(remn_model.state_dict())
     assert set(report.new) == own - set(stcn_random_state)
     assert report.new and all(k.startswith(("frm.", "rrm.")) for k in report.new)
@@ -52,14 +52,14 @@ def test_stcn_file_into_remn_reports_only_remn_keys_as_new(remn_model, stcn_rand
 def test_stcn_file_into_stcn_mode_reports_nothing_new(stcn_model, stcn_random_state, tmp_path):
     path = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, path)
-    report = load_stcn_checkpoint(stcn_model, path)
+    report = load_network_weights(stcn_model, path)
     assert report.new == [] and len(report.loaded) == 405
 
 
 def test_single_object_checkpoint_is_widened_with_a_zero_channel(stcn_model, stcn_random_state):
     state = dict(stcn_random_state)
     state["value_encoder.conv1.weight"] = torch.randn(64, 4, 7, 7)
-    report = load_stcn_checkpoint(stcn_model, state)
+    report = load_network_weights(stcn_model, state)
     assert report.widened_value_conv
     weight = stcn_model.value_encoder.conv1.weight.detach()
     assert torch.equal(weight[:, :4], state["value_encoder.conv1.weight"])
@@ -82,7 +82,7 @@ def test_checkpoints_that_do_not_fit_are_refused(stcn_model, stcn_random_state, 
     state = dict(stcn_random_state)
     change(state)
     with pytest.raises(CheckpointError, match=message):
-        load_stcn_checkpoint(stcn_model, state)
+        load_network_weights(stcn_model, state)
 
 
 def test_unreadable_files_are_refused_with_their_name(stcn_model, stcn_random_state, tmp_path):
@@ -91,9 +91,9 @@ def test_unreadable_files_are_refused_with_their_name(stcn_model, stcn_random_st
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated.pth"):
-        load_stcn_checkpoint(stcn_model, path)
+        load_network_weights(stcn_model, path)
     with pytest.raises(CheckpointError, match="not found"):
-        load_stcn_checkpoint(stcn_model, tmp_path / "nothing.pth")
+        load_network_weights(stcn_model, tmp_path / "nothing.pth")
     text = tmp_path / "text.pth"
     text.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="text.pth"):
@@ -158,3 +158,31 @@ def test_resnet50_weights_copy_into_key_encoder(stcn_model):
     enc = stcn_model.key_encoder.state_dict()
     assert torch.equal(enc["res2.2.conv3.weight"], source["layer1.2.conv3.weight"])
     assert torch.equal(enc["layer3.5.bn3.running_var"], source["layer3.5.bn3.running_var"])
+
+
+def test_one_loader_for_remn_and_stcn_weights_reports_what_it_did(stcn_model, remn_model, stcn_random_state,
+                                                                 tmp_path):
+    stcn_file = tmp_path / "stcn.pth"
+    torch.save(stcn_random_state, stcn_file)
+    report = load_network_weights(remn_model, stcn_file)
+    assert report.kind == "stcn" and report.source == str(stcn_file) and report.unexpected == []
+    assert report.description.startswith(f"loaded 405 STCN entries from {stcn_file}; 27 REMN entries are new")
+    assert "(frm, rrm)" in str(report)
+    remn_file = tmp_path / "remn.pth"
+    save_weights(remn_model, remn_file)
+    report = load_network_weights(remn_model, remn_file)
+    assert report.kind == "remn" and report.missing == []
+    assert report.description == f"loaded 432 entries from {remn_file}"
+    # REMN weights in a network with FRM and RRM switched off: their entries are set aside, the rest loads
+    report = load_network_weights(stcn_model, remn_file)
+    assert report.kind == "remn" and len(report.loaded) == 405 and len(report.unexpected) == 27
+    assert "frm, rrm switched off here: 27 entries of the file set aside" in report.description
+    assert torch.equal(stcn_model.state_dict()["decoder.pred.weight"], remn_model.state_dict()["decoder.pred.weight"])
+    # REMN weights that do not fit are refused as such, and nothing is loaded
+    state = read_state_dict(remn_file)
+    state["frm.weight_conv.weight"] = torch.zeros(1)
+    before = remn_model.state_dict()["decoder.pred.weight"].clone()
+    state["decoder.pred.weight"] = torch.ones_like(before)
+    with pytest.raises(CheckpointError, match="does not fit this network: 1 shape mismatches"):
+        load_network_weights(remn_model, state, name="bad.pth")
+    assert torch.equal(remn_model.state_dict()["decoder.pred.weight"], before)

@@ -133,7 +133,7 @@ def test_a_data_error_in_a_loader_worker_keeps_its_one_line():
     from torch.utils.data import DataLoader, Dataset
 
     from remn.data.masks import SIZE_MISMATCH, DataError
-    from remn.training.trainer import DataLoadError, _WorkerErrors
+    from remn.training.batches import DataLoadError, WorkerErrors
 
     class Broken(Dataset):
         def __len__(self) -> int:
@@ -143,7 +143,7 @@ def test_a_data_error_in_a_loader_worker_keeps_its_one_line():
             raise DataError(SIZE_MISMATCH, "mask is 3x3 but its frame is 4x4", "/data/m.png", "00001")
 
     with pytest.raises(DataLoadError) as caught:
-        next(iter(DataLoader(_WorkerErrors(Broken()), num_workers=1)))
+        next(iter(DataLoader(WorkerErrors(Broken()), num_workers=1)))
     assert str(caught.value) == "/data/m.png: frame 00001: mask is 3x3 but its frame is 4x4 [size-mismatch]"
 
 

@@ -162,10 +162,10 @@ def test_given_mask_of_the_wrong_size_is_refused(remn_model):
 def test_stcn_mode_reproduces_stcn_memory_schedule(stcn_model, stcn_random_state, mode, annotate_at, expected):
     import copy
 
-    from remn.model.checkpoint import load_stcn_checkpoint
+    from remn.model.checkpoint import load_network_weights
 
     model = copy.deepcopy(stcn_model)  # the session fixture stays as other tests expect it
-    load_stcn_checkpoint(model, stcn_random_state)
+    load_network_weights(model, stcn_random_state)
     cfg = _cfg("stcn", f"memory.interval_mode={mode}")
     core = InferenceCore(model, cfg)
     frames = _clip(15, 32, 32, seed=3)

@@ -132,11 +132,11 @@ def test_remn_at_initialisation_equals_stcn(stcn_model, remn_model, stcn_random_
     """With the same STCN weights, REMN (FRM at its identity start) segments exactly as STCN."""
     import copy
 
-    from remn.model import load_stcn_checkpoint
+    from remn.model import load_network_weights
 
     stcn_model, remn_model = copy.deepcopy(stcn_model), copy.deepcopy(remn_model)  # the shared ones stay as seeded
-    load_stcn_checkpoint(stcn_model, stcn_random_state)
-    load_stcn_checkpoint(remn_model, stcn_random_state)
+    load_network_weights(stcn_model, stcn_random_state)
+    load_network_weights(remn_model, stcn_random_state)
     torch.manual_seed(3)
     frames = torch.randn(2, 3, 48, 64)
     prob0 = _first_frame_prob(2, 48, 64)

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from remn.config import ConfigError, DataConfig, load_config
 from remn.data.augment import MEAN_COLOUR, StaticAugment, VideoAugment
 from remn.data.masks import BAD_LAYOUT, DataError, save_image, save_mask
+from remn.data.sample import batch_problems, pack_sample, sample_problems
 from remn.data.static import StaticImageDataset
 from remn.data.tps import ThinPlateSpline, tps_remap_grids, warp_with_tps
 from remn.data.train_video import (
@@ -125,6 +126,7 @@ def alignment(sample: dict) -> float:
 
 
 def check_contract(sample: dict, frames: int, objects: int, crop: int = CROP, soft: bool = False) -> None:
+    assert sample_problems(sample) == []  # the contract's own check agrees with the one below
     assert set(sample) == {"rgb", "gt", "cls_gt", "selector", "info"}
     rgb, gt, cls_gt, selector, info = (sample[k] for k in ("rgb", "gt", "cls_gt", "selector", "info"))
     assert rgb.shape == (frames, 3, crop, crop) and rgb.dtype == torch.float32
@@ -572,3 +574,29 @@ def test_dataloader_with_workers_collates_a_batch(davis, static_root):
     static = StaticImageDataset(static_root, crop_size=CROP)
     batch = next(iter(DataLoader(static, batch_size=2, num_workers=0)))
     assert batch["gt"].shape == (2, 3, 2, 1, CROP, CROP) and batch["selector"].tolist() == [[1.0, 0.0]] * 2
+    assert batch_problems(batch, clip_frames=3) == []
+
+
+def test_the_sample_check_names_what_breaks_the_contract():
+    masks = torch.zeros(3, 1, 16, 16)
+    masks[:, 0, 4:8, 4:8] = 1
+    good = pack_sample("clip", [0, 2, 4], torch.zeros(3, 3, 16, 16, dtype=torch.float64), masks,
+                       masks[:, 0].long(), max_objects=2)
+    assert good["rgb"].dtype == torch.float32 and good["selector"].tolist() == [1.0, 0.0]
+    assert sample_problems(good) == []
+    bad = {**good, "cls_gt": good["cls_gt"].int()}
+    assert "cls_gt is torch.int32" in sample_problems(bad)[0]
+    bad = {**good, "selector": torch.tensor([0.0, 1.0])}
+    assert "must be 1 for the 1 used slot" in sample_problems(bad)[0]
+    bad = {**good, "gt": good["gt"].clone()}
+    bad["gt"][:, 1] = 1
+    assert "empty slots must have empty masks" in sample_problems(bad)
+    assert "keys" in sample_problems({"rgb": good["rgb"]})[0]
+    with pytest.raises(ValueError, match="do not fit"):
+        pack_sample("clip", [0, 1, 2], good["rgb"], torch.zeros(3, 3, 16, 16), good["cls_gt"], max_objects=2)
+    batch = torch.utils.data.default_collate([good, good])
+    assert batch_problems(batch, clip_frames=3) == []
+    assert batch_problems(batch, clip_frames=4, setting="train.main.clip_frames") == [
+        "clips have 3 frames but train.main.clip_frames is 4"]
+    odd = {**batch, "rgb": batch["rgb"][..., :15, :]}
+    assert "multiples of 16" in batch_problems(odd, clip_frames=3)[0]

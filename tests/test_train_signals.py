@@ -31,9 +31,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remn.config import load_config
-from remn.training import BatchStream, DistributedContext, Trainer, init_distributed, shutdown_distributed
-from remn.training.distributed import max_over_processes
-from remn.training.trainer import StopSignals, TrainingInterrupted, load_training_checkpoint, resume_command
+from remn.training.batches import BatchStream
+from remn.training.checkpoint import load_training_checkpoint
+from remn.training.distributed import DistributedContext, init_distributed, max_over_processes, shutdown_distributed
+from remn.training.signals import StopSignals, TrainingInterrupted, resume_command
+from remn.training.trainer import Trainer
 
 from conftest import REPO
 from test_training import CONFIG, FakeSource, MovingSquares
@@ -371,7 +373,8 @@ def test_a_signal_before_training_starts_exits_without_a_traceback(tmp_path):
 def test_a_run_folder_with_foreign_files_or_inside_the_data_is_refused(tmp_path):
     from remn.config import load_config
     from remn.outputs import OutputError
-    from remn.training import Trainer, TrainingError
+    from remn.training.errors import TrainingError
+    from remn.training.trainer import Trainer
 
     cfg = load_config("demo", [f"data.synthetic_root={tmp_path / 'data'}", f"train.run_dir={tmp_path / 'runs'}"])
     folder = tmp_path / "runs" / "demo"

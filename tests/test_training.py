@@ -21,13 +21,17 @@ from torch.utils.data import Dataset
 
 from remn.config import ConfigError, TrainConfig, load_config
 from remn.model import build_model
-from remn.model.checkpoint import CheckpointError, atomic_save, read_state_dict, save_weights
-from remn.training import (BatchSplitError, BatchStream, ClipPass, DistributedContext, NonFiniteLossError,
-                           ResumableSampler, Trainer, TrainingError, bootstrap_fraction, bootstrapped_cross_entropy,
-                           clip_segmentation_loss, init_distributed, load_initial_weights,
-                           load_training_checkpoint,
-                           shutdown_distributed, split_batch)
-from remn.training.trainer import CHECKPOINT_FORMAT, make_optimizer, make_scheduler
+from remn.model.checkpoint import CheckpointError, atomic_save, load_network_weights, read_state_dict, save_weights
+from remn.training.batches import BatchStream
+from remn.training.checkpoint import CHECKPOINT_FORMAT, load_training_checkpoint
+from remn.training.clip_pass import ClipPass
+from remn.training.distributed import (BatchSplitError, DistributedContext, ResumableSampler, init_distributed,
+                                       shutdown_distributed, split_batch)
+from remn.training.errors import NonFiniteLossError, TrainingError
+from remn.training.loss import bootstrap_fraction, bootstrapped_cross_entropy, clip_segmentation_loss
+from remn.training.optim import (clip_gradients, configure_trainable, gradient_norm, lr_factor, make_optimizer,
+                                 make_scheduler, parameter_groups, stage_lr)
+from remn.training.trainer import Trainer
 
 from conftest import REPO
 
@@ -96,7 +100,7 @@ class MovingSquares(Dataset):
 
 
 class FakeSource:
-    """A :class:`remn.training.DataSource` over :class:`MovingSquares`."""
+    """A :class:`remn.training.batches.DataSource` over :class:`MovingSquares`."""
 
     def __init__(self, size: int = 32, count: int = 4, augment: bool = False, skips=(5, 10, 15),
                  poisoned: int | None = None) -> None:
@@ -212,6 +216,117 @@ def test_lr_drops_by_gamma_at_each_milestone():
         scheduler.step()
     assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
     assert optimizer.param_groups[0]["weight_decay"] == 1e-7
+    assert isinstance(scheduler, torch.optim.lr_scheduler.MultiStepLR)  # the default is STCN's schedule as it was
+
+
+def _lr_curve(stage, cfg, steps: int) -> list[float]:
+    optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(2))], stage, cfg)
+    scheduler = make_scheduler(optimizer, stage, cfg)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_cosine_schedule_with_a_linear_warmup():
+    cfg = TrainConfig()
+    stage = dataclasses.replace(cfg.main, lr=1e-3, iterations=10, schedule="cosine", warmup=2)
+    lrs = _lr_curve(stage, cfg, 10)
+    # warm-up: lr/2, lr; then cosine over the remaining 8 iterations: lr at 2, lr/2 at 6, near 0 at 9
+    assert lrs[:3] == pytest.approx([5e-4, 1e-3, 1e-3])
+    assert lrs[4] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 2 / 8)))
+    assert lrs[6] == pytest.approx(5e-4)
+    assert lrs[9] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))  # falls monotonically after the warm-up
+    assert lr_factor(10, stage, cfg) == pytest.approx(0.0)  # 0 at the end of the stage
+    assert lrs == pytest.approx([1e-3 * lr_factor(i, stage, cfg) for i in range(10)])
+    without = _lr_curve(dataclasses.replace(stage, warmup=0), cfg, 3)
+    assert without[0] == pytest.approx(1e-3) and without[1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 10)))
+    # a step schedule with a warm-up: the milestones keep their iterations
+    step = dataclasses.replace(cfg.main, lr=1e-3, milestones=[3], warmup=2)
+    assert _lr_curve(step, cfg, 5) == pytest.approx([5e-4, 1e-3, 1e-3, 1e-4, 1e-4])
+
+
+def test_new_schedule_settings_are_validated():
+    with pytest.raises(ConfigError, match="schedule"):
+        load_config(CONFIG, ["train.main.schedule=linear"])
+    with pytest.raises(ConfigError, match="warmup"):
+        load_config(CONFIG, ["train.main.warmup=150000"])
+    with pytest.raises(ConfigError, match="clip_grad_norm"):
+        load_config(CONFIG, ["train.clip_grad_norm=-1"])
+    with pytest.raises(ConfigError, match="lr_multipliers"):
+        load_config(CONFIG, ["train.main.lr_multipliers={frm: 0}"])
+    assert load_config(CONFIG, ["train.main.lr_multipliers.frm=10"]).train.main.lr_multipliers == {"frm": 10.0}
+
+
+def test_clipping_bounds_the_gradient_norm_and_keeps_its_direction():
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2))]
+    optimizer = torch.optim.Adam(params)
+    params[0].grad = torch.tensor([3.0, 0.0, 4.0])
+    params[1].grad = torch.full((2, 2), 6.0)
+    before = [p.grad.clone() for p in params]
+    assert gradient_norm(optimizer) == pytest.approx(13.0)
+    clip_gradients(optimizer, 1.3)
+    assert gradient_norm(optimizer) == pytest.approx(1.3, rel=1e-5)
+    assert all(torch.allclose(p.grad, b / 10, rtol=1e-5) for p, b in zip(params, before))
+    clip_gradients(optimizer, 5.0)  # already below the bound: unchanged
+    assert all(torch.allclose(p.grad, b / 10, rtol=1e-5) for p, b in zip(params, before))
+
+
+def test_the_trainer_steps_with_clipped_gradients(tmp_path):
+    cfg = _config(tmp_path, "train.main.iterations=1", "train.main.batch_size=1", "train.clip_grad_norm=1e-3",
+                  *_FROZEN)
+    trainer = Trainer(cfg, FakeSource(count=1), tmp_path / "run", progress=False)
+    trainer.start_stage(0)
+    seen = []
+    trainer.optimizer.register_step_pre_hook(lambda optimizer, args, kwargs: seen.append(gradient_norm(optimizer)))
+    result = trainer.train_step([trainer.stream.next()])
+    assert result.values["grad_norm"] > 1e-3  # measured before clipping
+    assert len(seen) == 1 and seen[0] <= 1e-3 * (1 + 1e-4)
+
+
+def test_an_unknown_lr_multiplier_prefix_is_refused_before_the_run_folder_is_written(tmp_path):
+    cfg = _config(tmp_path, "train.main.lr_multipliers.fmr=2")
+    with pytest.raises(TrainingError, match=r"train.main.lr_multipliers names \['fmr'\], which is no module"):
+        Trainer(cfg, FakeSource(), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_lr_multipliers_make_parameter_groups_by_module(small_model):
+    cfg = TrainConfig()
+    stage = dataclasses.replace(cfg.rrm, lr=1e-4, milestones=[2],
+                                lr_multipliers={"frm": 10.0, "rrm": 2.0, "rrm.gate": 5.0})
+    try:
+        trainable = configure_trainable(small_model, stage)  # encoders frozen, RRM trained
+        groups = parameter_groups(small_model, stage)
+        assert [g["name"] for g in groups] == ["", "frm", "rrm", "rrm.gate"]
+        assert sum(len(g["params"]) for g in groups) == len(trainable)
+        named = dict(small_model.named_parameters())
+        members = {g["name"]: {n for n, p in named.items() if any(p is q for q in g["params"])} for g in groups}
+        assert members["frm"] == {n for n in named if n.startswith("frm.")}
+        assert members["rrm.gate"] == {n for n in named if n.startswith("rrm.gate.")}  # the longest prefix wins
+        assert members["rrm"] == {n for n in named if n.startswith("rrm.") and not n.startswith("rrm.gate.")}
+        assert all(n.startswith("decoder.") for n in members[""])
+        optimizer = make_optimizer(groups, stage, cfg)
+        scheduler = make_scheduler(optimizer, stage, cfg)
+        assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-4, 1e-3, 2e-4, 5e-4])
+        for _ in range(2):
+            optimizer.step()
+            scheduler.step()
+        # the milestone scales every group alike
+        assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-5, 1e-4, 2e-5, 5e-5])
+        assert stage_lr(optimizer) == pytest.approx(1e-5)
+        assert all(g["weight_decay"] == cfg.weight_decay for g in optimizer.param_groups)
+        # no multipliers: the parameters as one group, as before
+        plain = parameter_groups(small_model, dataclasses.replace(stage, lr_multipliers={}))
+        assert all(isinstance(p, torch.nn.Parameter) for p in plain) and len(plain) == len(trainable)
+        with pytest.raises(TrainingError, match="fr.*no module of this network"):
+            parameter_groups(small_model, dataclasses.replace(stage, lr_multipliers={"fr": 2.0}))
+    finally:
+        for parameter in small_model.parameters():
+            parameter.requires_grad_(True)
 
 
 @settings(max_examples=30, deadline=None)
@@ -304,15 +419,15 @@ def test_clip_pass_reduces_a_full_memory(small_model):
 
 def test_initial_weights_from_stcn_or_remn_files(small_model, stcn_random_state, tmp_path):
     torch.save(stcn_random_state, tmp_path / "stcn.pth")
-    report = load_initial_weights(small_model, tmp_path / "stcn.pth")
+    report = load_network_weights(small_model, tmp_path / "stcn.pth").description
     assert "405 STCN entries" in report and "REMN entries are new" in report and "frm" in report
     assert torch.equal(small_model.state_dict()["decoder.pred.weight"], stcn_random_state["decoder.pred.weight"])
     save_weights(small_model, tmp_path / "remn.pth")
-    assert load_initial_weights(small_model, tmp_path / "remn.pth").startswith(
+    assert load_network_weights(small_model, tmp_path / "remn.pth").description.startswith(
         f"loaded {len(small_model.state_dict())} entries")
     torch.save({"decoder.pred.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="other.pth"):
-        load_initial_weights(small_model, tmp_path / "other.pth")
+        load_network_weights(small_model, tmp_path / "other.pth")
 
 
 # ----------------------------------------------------------------------------- whole runs
@@ -378,21 +493,27 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def _run_to(tmp_path: Path, name: str, stop_after: int | None, resume: bool = False):
+def _run_to(tmp_path: Path, name: str, stop_after: int | None, resume: bool = False, extra: tuple[str, ...] = ()):
     cfg = _config(tmp_path, "train.main.iterations=4", "train.main.batch_size=1", "train.main.lr=1e-4",
-                  "train.deterministic=true", "train.main.milestones=[3]", *_FROZEN)
+                  "train.deterministic=true", "train.main.milestones=[3]", *_FROZEN, *extra)
     trainer = Trainer(cfg, FakeSource(size=32, count=3, augment=True), tmp_path / name, resume=resume,
                       progress=False)
     return trainer, trainer.run(stop_after=stop_after)
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
-    _, whole = _run_to(tmp_path, "whole", None)
-    _, first = _run_to(tmp_path, "split", 2)
+OPT_IN = ("train.main.schedule=cosine", "train.main.warmup=1", "train.clip_grad_norm=0.05",
+          "train.main.lr_multipliers={frm: 10.0, decoder.pred: 0.5}")
+"""Every opt-in optimiser feature at once: cosine schedule with warm-up, clipping, two extra groups."""
+
+
+@pytest.mark.parametrize("extra", [(), OPT_IN], ids=["stcn-recipe", "opt-in-features"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, extra):
+    _, whole = _run_to(tmp_path, "whole", None, extra=extra)
+    _, first = _run_to(tmp_path, "split", 2, extra=extra)
     assert not first.finished
     stopped = load_training_checkpoint(tmp_path / "split" / "checkpoints" / "latest.pt")
     assert stopped["iteration"] == 2 and not stopped["completed"] and stopped["data"]["batch_in_epoch"] == 2
-    _, second = _run_to(tmp_path, "split", None, resume=True)
+    _, second = _run_to(tmp_path, "split", None, resume=True, extra=extra)
     assert second.finished
     a = _state(tmp_path / "whole" / "checkpoints" / "main_final.pth")
     b = _state(tmp_path / "split" / "checkpoints" / "main_final.pth")
@@ -402,6 +523,10 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     for row in second.history:
         assert row["loss/total"] == whole_rows[row["iteration"]]["loss/total"]
         assert row["lr"] == whole_rows[row["iteration"]]["lr"]
+    if extra:  # the groups' rates were logged and resumed too, and clipping was at work
+        assert all(row["lr/frm"] == whole_rows[row["iteration"]]["lr/frm"] for row in second.history)
+        assert whole_rows[1]["lr/frm"] == pytest.approx(1e-3) and whole_rows[1]["lr/decoder.pred"] == pytest.approx(5e-5)
+        assert all(row["grad_norm"] > 0.05 for row in whole.history)
 
 
 def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
@@ -417,6 +542,14 @@ def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
     resumed.start_stage(0, resumed.checkpoint)
     assert resumed.scaler.is_enabled() and resumed.scaler.get_scale() == fp16.scaler.get_scale()
     assert resumed.iteration == 1 and resumed.scheduler.last_epoch == 1
+
+
+def test_resuming_with_other_parameter_groups_is_refused(tmp_path):
+    overrides = ("train.main.iterations=2", "train.main.batch_size=1", "train.main.freeze_encoders=true")
+    Trainer(_config(tmp_path, *overrides), FakeSource(count=1), tmp_path / "run", progress=False).run(stop_after=1)
+    other = _config(tmp_path, *overrides, "train.main.lr_multipliers.frm=10")
+    with pytest.raises(CheckpointError, match="parameter groups .*train.main.lr_multipliers"):
+        Trainer(other, FakeSource(count=1), tmp_path / "run", resume=True, progress=False).run()
 
 
 def test_a_truncated_checkpoint_is_refused(tmp_path):

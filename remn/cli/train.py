@@ -69,7 +69,8 @@ def _train(args: argparse.Namespace, command: list[str]) -> int:
     if cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts
 
-    from ..training import Trainer, TrainingInterrupted, VideoDataSource, init_distributed, shutdown_distributed
+    from ..training import Trainer, TrainingInterrupted, VideoDataSource
+    from ..training.distributed import init_distributed, shutdown_distributed
 
     ctx = init_distributed(cfg.runtime.device)
     try:

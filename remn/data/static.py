@@ -8,7 +8,7 @@ Sources under one root, as STCN uses them::
 The two high-resolution sets (BIG_small, HRSOD_small) are repeated ``hr_repeat`` times.
 Any source may be absent: the present ones are used and the absent ones are listed in
 ``.missing`` (and logged). Masks are kept soft (grey levels / 255), as STCN does; ``cls_gt``
-is the mask above 0.5. Samples follow the contract of :mod:`remn.data.train_video`, with the
+is the mask above 0.5. Samples follow the contract of :mod:`remn.data.sample`, with the
 mask in object slot 1 and the other slots empty.
 """
 
@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from remn.data.augment import StaticAugment, StaticAugmentSettings
 from remn.data.masks import BAD_LAYOUT, SIZE_MISMATCH, DataError, list_files, read_image
-from remn.data.train_video import pack_sample
+from remn.data.sample import pack_sample
 
 __all__ = ["STATIC_SOURCES", "HIGH_RESOLUTION_SOURCES", "StaticItem", "StaticImageDataset", "read_soft_mask"]
 

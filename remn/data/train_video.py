@@ -1,17 +1,9 @@
 """Training clips from annotated videos (DAVIS, YouTube-VOS, BL30K, any DAVIS-style folder),
 the mix of datasets each training stage uses, and the max-skip curriculum.
 
-Every training dataset of the project (this one and :mod:`remn.data.static`) returns the same
-sample, a dict (``T`` frames, ``O = max_objects`` object slots, ``S`` the crop size):
-
-``rgb``       float32 (T, 3, S, S), ImageNet-normalised frames in clip order;
-``gt``        float32 (T, O, 1, S, S), mask of each picked object (0/1; soft for static images);
-``cls_gt``    int64 (T, S, S), 0 background, ``o`` where the o-th picked object is (1-based);
-``selector``  float32 (O,), 1 for slots holding an object, 0 for empty slots;
-``info``      dict: ``name`` (str), ``frames`` (int64 (T,), frame positions in the video's
-              sorted frame list, in clip order), ``num_objects`` (int).
-
-The default :func:`torch.utils.data.default_collate` batches it (``name`` becomes a list).
+Every training dataset of the project (this one and :mod:`remn.data.static`) yields the sample
+of :mod:`remn.data.sample` (``rgb``, ``gt``, ``cls_gt``, ``selector``, ``info``), built by
+:func:`remn.data.sample.pack_sample`.
 
 Clip sampling (:func:`sample_clip_indices`) follows STCN for three frames and generalises it
 to longer clips; see that function. Objects are the ids present in the first frame of the
@@ -46,6 +38,8 @@ from remn.data.masks import (
     read_image,
     read_mask,
 )
+from remn.data.sample import pack_sample
+from remn.data.static import StaticImageDataset
 
 __all__ = [
     "LAYOUTS",
@@ -54,7 +48,6 @@ __all__ = [
     "VOSTrainDataset",
     "TrainingSet",
     "sample_clip_indices",
-    "pack_sample",
     "build_training_dataset",
     "max_skip_at",
 ]
@@ -121,27 +114,6 @@ def sample_clip_indices(num_frames: int, clip_frames: int, max_skip: int,
     for step in steps:
         positions.append(positions[-1] + step)
     return positions
-
-
-def pack_sample(name: str, frames: Sequence[int], rgb: Tensor, object_masks: Tensor, cls_gt: Tensor,
-                max_objects: int) -> dict:
-    """Build the training sample dict (see the module docstring) from ``object_masks`` (T, k, S, S)
-    with ``k <= max_objects`` used slots."""
-    steps, used, height, width = object_masks.shape
-    if used > max_objects:
-        raise ValueError(f"{used} objects do not fit in {max_objects} slots")
-    gt = torch.zeros(steps, max_objects, 1, height, width, dtype=torch.float32)
-    gt[:, :used, 0] = object_masks.to(torch.float32)
-    selector = torch.zeros(max_objects, dtype=torch.float32)
-    selector[:used] = 1.0
-    return {
-        "rgb": rgb.to(torch.float32),
-        "gt": gt,
-        "cls_gt": cls_gt.to(torch.int64),
-        "selector": selector,
-        "info": {"name": name, "frames": torch.as_tensor(list(frames), dtype=torch.int64),
-                 "num_objects": int(used)},
-    }
 
 
 @dataclass(frozen=True)
@@ -444,8 +416,6 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
     parts: list[tuple[str, Dataset, int]] = []
     missing: list[str] = []
     if stage == "static":
-        from remn.data.static import StaticImageDataset  # static.py imports this module
-
         dataset = StaticImageDataset(cfg.static_root, crop_size=cfg.crop_size, clip_frames=frames,
                                      tps_probability=cfg.static_tps_probability, max_objects=cfg.max_objects,
                                      hr_repeat=cfg.static_hr_repeat, tps_points=cfg.static_tps_points,

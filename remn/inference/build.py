@@ -19,7 +19,7 @@ import torch
 
 from remn.config import REMNConfig
 from remn.model import build_model
-from remn.model.checkpoint import load_for_inference
+from remn.model.checkpoint import load_network_weights
 from remn.runtime import resolve_device, seed_everything
 
 from .core import InferenceCore
@@ -36,5 +36,5 @@ def build_core(cfg: REMNConfig, checkpoint: str | Path | None = None,
     device = resolve_device(cfg.runtime.device if device is None else str(device))
     seed_everything(cfg.runtime.seed)
     model = build_model(cfg)
-    message = load_for_inference(model, checkpoint) if checkpoint else RANDOM_WEIGHTS
+    message = load_network_weights(model, checkpoint).description if checkpoint else RANDOM_WEIGHTS
     return InferenceCore(model.to(device).eval(), cfg, device), message

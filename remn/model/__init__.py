@@ -1,30 +1,39 @@
 """The REMN network (STCN + FRM + RRM) and how to build and load it.
 
     from remn.config import load_config
-    from remn.model import build_model, load_stcn_checkpoint
+    from remn.model import build_model, load_network_weights
 
     cfg = load_config("configs/remn.yaml")
     model = build_model(cfg)
-    report = load_stcn_checkpoint(model, "saves/stcn.pth")
+    report = load_network_weights(model, "saves/stcn.pth")  # REMN or STCN weights
+    print(report.description)
 """
 
 from __future__ import annotations
 
 from ..config import REMNConfig
 from .aggregate import soft_aggregate
-from .checkpoint import (CheckpointError, LoadReport, load_stcn_checkpoint, load_weights, read_state_dict,
-                         save_weights)
+from .checkpoint import (
+    CheckpointError,
+    LoadReport,
+    load_network_weights,
+    load_stcn_checkpoint,
+    load_weights,
+    read_state_dict,
+    save_weights,
+)
 from .frm import ForegroundReinforcingModule, foreground_prior
 from .memory_read import memory_affinity, read_memory
 from .network import REMN, KeyFeatures, Segmentation
 from .preprocess import normalize_image, pad_divide_by, unpad
-from .rrm import RedundancyReduction, Reduction, reduced_length, rrm_loss
+from .rrm import Reduction, RedundancyReduction, reduced_length, rrm_loss
 
 __all__ = [
     "REMN",
     "KeyFeatures",
     "Segmentation",
     "build_model",
+    "load_network_weights",
     "load_stcn_checkpoint",
     "load_weights",
     "save_weights",

@@ -1,4 +1,4 @@
-"""Training REMN: the clip pass, STCN's losses, the staged training loop, distributed helpers.
+"""Training REMN: the staged loop and what it is made of, one module per job.
 
     from remn.config import load_config
     from remn.training import Trainer, VideoDataSource
@@ -6,47 +6,35 @@
     cfg = load_config("configs/train/main.yaml")
     Trainer(cfg, VideoDataSource(cfg), "runs/remn_main").run()
 
-``train.py`` is the command-line entry point (one process, or ``torchrun`` for many).
+``trainer``       the loop (:class:`Trainer`): stages, steps, saving, stopping, resuming;
+``clip_pass``     the forward pass over a training clip (:class:`ClipPass`);
+``loss``          STCN's bootstrapped cross-entropy over a clip;
+``optim``         trained parameters, optimiser, learning-rate schedule, gradient clipping;
+``batches``       where a stage's clips come from and in which order (:class:`BatchStream`);
+``checkpoint``    ``latest.pt``: what it holds, reading it, random states;
+``signals``       SIGINT/SIGTERM as requests to stop, and the command that continues a run;
+``run_folder``    the run folder's paths and what each launch records (:class:`RunFolder`);
+``monitor``       ``train.log``, tensorboard and the clip pictures (:class:`TrainLogger`);
+``distributed``   processes, batch split, resumable sampler, collective helpers;
+``errors``        :class:`TrainingError` and :class:`NonFiniteLossError`.
+
+Import a name from its module; this package names only what a caller of the loop needs.
+``train.py`` (``remn train``) is the command-line entry point (one process, or ``torchrun``).
 """
 
 from __future__ import annotations
 
-from .distributed import (BatchSplitError, DistributedContext, ResumableSampler, init_distributed,
-                          shutdown_distributed, split_batch)
-from .logging import RunFolder, TrainLogger, clip_image
-from .loss import bootstrap_fraction, bootstrapped_cross_entropy, clip_segmentation_loss, mask_iou
-from .step import ClipOutput, ClipPass, first_frame_prob
-from .trainer import (BatchStream, DataPosition, DataSource, NonFiniteLossError, Trainer, TrainingError,
-                      TrainingInterrupted, TrainSummary, VideoDataSource, load_initial_weights, load_training_checkpoint,
-                      resolve_precision)
+from .batches import DataSource, VideoDataSource
+from .errors import NonFiniteLossError, TrainingError
+from .signals import TrainingInterrupted
+from .trainer import Trainer, TrainSummary
 
 __all__ = [
     "Trainer",
     "TrainSummary",
+    "DataSource",
+    "VideoDataSource",
     "TrainingError",
     "NonFiniteLossError",
     "TrainingInterrupted",
-    "DataSource",
-    "VideoDataSource",
-    "BatchStream",
-    "DataPosition",
-    "ClipPass",
-    "ClipOutput",
-    "first_frame_prob",
-    "bootstrap_fraction",
-    "bootstrapped_cross_entropy",
-    "clip_segmentation_loss",
-    "mask_iou",
-    "DistributedContext",
-    "init_distributed",
-    "shutdown_distributed",
-    "split_batch",
-    "BatchSplitError",
-    "ResumableSampler",
-    "RunFolder",
-    "TrainLogger",
-    "clip_image",
-    "load_training_checkpoint",
-    "load_initial_weights",
-    "resolve_precision",
 ]

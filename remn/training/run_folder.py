@@ -1,4 +1,4 @@
-"""The run folder and what is written into it while training.
+"""The run folder of a training run: its paths, and what each launch records in it.
 
 ``<train.run_dir>/<name>/`` holds::
 
@@ -10,7 +10,8 @@
     checkpoints/latest.pt  everything needed to resume (overwritten every ``save_every``)
     checkpoints/<stage>_<iteration>.pth, <stage>_final.pth   network weights
 
-Only the main process (rank 0) writes.
+Only the main process (rank 0) writes. :mod:`remn.training.monitor` writes ``train.log`` and
+``tensorboard/``, :mod:`remn.training.checkpoint` and the trainer the checkpoints.
 """
 
 from __future__ import annotations
@@ -25,18 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
-from tqdm import tqdm
 
 from ..config import REMNConfig, config_to_yaml
-from ..data.masks import DAVIS_PALETTE
 from ..outputs import atomic_write_text
 
-__all__ = ["RunFolder", "TrainLogger", "git_state", "environment_info", "clip_image"]
+__all__ = ["RunFolder", "git_state", "environment_info"]
 
 _REPO = Path(__file__).resolve().parents[2]
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def git_state(repo: Path = _REPO) -> dict[str, object]:
@@ -99,8 +95,8 @@ class RunFolder:
         """Entries of the folder that a training run does not write (empty for a new folder)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.name not in self.ENTRIES and not (p.name.startswith("config-launch") and p.suffix == ".yaml"))
+        return sorted(p.name for p in self.root.iterdir() if p.name not in self.ENTRIES
+                      and not (p.name.startswith("config-launch") and p.suffix == ".yaml"))
 
     def remove(self) -> None:
         """Delete a finished or abandoned run: only a folder holding nothing but a run's entries."""
@@ -145,92 +141,3 @@ class RunFolder:
         })
         atomic_write_text(info_path, json.dumps({"launches": launches}, indent=2) + "\n")
         return config_file
-
-
-def _palette(count: int) -> Tensor:
-    colours = np.frombuffer(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)[:count]
-    return torch.from_numpy(colours.astype(np.float32) / 255.0)
-
-
-def clip_image(rgb: Tensor, gt: Tensor, probs: list[Tensor]) -> Tensor:
-    """One picture of a training clip: frames, ground truth and prediction, one row each.
-
-    Args:
-        rgb: ``(T, 3, H, W)`` ImageNet-normalised frames of one clip.
-        gt: ``(T, K, H, W)`` object masks.
-        probs: ``T - 1`` predictions ``(K+1, H, W)`` of frames ``1..T-1`` (frame 0 shows
-            the ground truth in the prediction row, since it is given).
-
-    Returns:
-        ``(3, 3H, T*W)`` float image in [0, 1]; masks are drawn in DAVIS colours over the frames.
-    """
-    mean = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
-    frames = (rgb.detach().float().cpu() * std + mean).clamp(0, 1)
-    gt = gt.detach().float().cpu()
-    k = gt.shape[1]
-    colours = _palette(k + 1)
-    gt_labels = torch.where(gt.max(dim=1).values > 0.5, gt.argmax(dim=1) + 1, 0)  # (T, H, W)
-    pred_labels = torch.stack([gt_labels[0]] + [p.detach().float().cpu().argmax(dim=0) for p in probs])
-
-    def overlay(labels: Tensor) -> Tensor:
-        colour = colours[labels].permute(0, 3, 1, 2)  # (T, 3, H, W)
-        alpha = (labels > 0).float().unsqueeze(1) * 0.6
-        return frames * (1 - alpha) + colour * alpha
-
-    rows = [frames, overlay(gt_labels), overlay(pred_labels)]
-    return torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
-
-
-class TrainLogger:
-    """Tensorboard, ``train.log`` and console messages; silent on processes other than rank 0.
-
-    Args:
-        folder: the run folder.
-        enabled: whether this process writes (rank 0).
-        purge_step: on resume, the global step of the checkpoint; tensorboard drops events a
-            crashed launch wrote after it.
-    """
-
-    def __init__(self, folder: RunFolder, enabled: bool, purge_step: int | None = None) -> None:
-        self.folder = folder
-        self.enabled = enabled
-        self.writer = None
-        if enabled:
-            from torch.utils.tensorboard import SummaryWriter
-
-            folder.tensorboard.mkdir(parents=True, exist_ok=True)
-            self.writer = SummaryWriter(log_dir=str(folder.tensorboard), purge_step=purge_step)
-
-    def message(self, text: str) -> None:
-        """Print (without breaking a progress bar) and append to ``train.log``."""
-        if not self.enabled:
-            return
-        tqdm.write(text)
-        self.folder.root.mkdir(parents=True, exist_ok=True)
-        with self.folder.log_file.open("a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        if self.writer is not None:
-            for tag, value in values.items():
-                self.writer.add_scalar(tag, value, step)
-
-    def histogram(self, step: int, tag: str, values: list[int], bins: int) -> None:
-        """Counts of integer values ``0..bins-1`` (e.g. the RRM policy chosen at each reduction)."""
-        if self.writer is not None and values:
-            edges = np.arange(bins + 1, dtype=np.float64) - 0.5
-            self.writer.add_histogram(tag, np.asarray(values, dtype=np.float64), step, bins=edges)
-
-    def image(self, step: int, tag: str, picture: Tensor) -> None:
-        if self.writer is not None:
-            self.writer.add_image(tag, picture, step)
-
-    def flush(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
