@@ -274,9 +274,7 @@ def summarise(runs: list[dict]) -> dict:
 
 def run_suite(options: Options, setting: Setting) -> dict:
     """Every configuration x object count x length, ``options.repeats`` times, each in a worker;
-    the runs, the setting and their report (:func:`remn.benchmark.report.report`)."""
-    from .report import report
-
+    the runs and the setting (:func:`remn.benchmark.report.report` adds the summary and tables)."""
     lengths = [setting.frames * m for m in options.lengths]
     overrides = [*setting.overrides, *options.set]
     specs = []
@@ -297,4 +295,4 @@ def run_suite(options: Options, setting: Setting) -> dict:
                           "overrides": overrides, "precision": setting.precision, "repeats": options.repeats,
                           "checkpoint": options.checkpoint, "configs": list(options.configs),
                           "objects": list(options.objects), "command": options.command}}
-    return report(result)
+    return result

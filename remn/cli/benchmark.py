@@ -117,6 +117,7 @@ def _report_saved(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     from ..benchmark import micro
     from ..benchmark.report import draw_figures
+    from ..benchmark.report import report
     from ..benchmark.suite import REPO, Options, resolve_setting, run_suite
     from ..runtime import resolve_device
 
@@ -140,7 +141,7 @@ def _measure(args: argparse.Namespace) -> int:
     elif args.profile:
         result, name = micro.run_profile(options, setting), "profile.json"
     else:
-        result, name = run_suite(options, setting), "benchmark.json"
+        result, name = report(run_suite(options, setting)), "benchmark.json"
         figures = args.figures or (args.out if args.quick else REPO / "docs" / "img")
         result["figures"] = [str(p) for p in draw_figures(result["summary"], result["runs"], args.configs,
                                                           args.objects, figures, result["title"])]
