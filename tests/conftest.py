@@ -1,8 +1,17 @@
-"""Shared fixtures: full-size networks are built once per test session (about a second each)."""
+"""Shared fixtures: full-size networks built once per test session (about a second each), the
+real-data folder (skipped cleanly where it is absent) and a small generated clip.
+
+Real data: ``REMN_REAL_DATA`` (default: ``shared/data`` beside the repository) holding
+``davis2016-mini``, three DAVIS 2016 sequences in their distributed layout. Tests that read it
+carry ``@needs_davis_mini``; nothing is ever copied from it into the repository.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -12,6 +21,13 @@ from remn.model import REMN, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+
+REAL_DATA = Path(os.environ.get("REMN_REAL_DATA", REPO.parent / "shared" / "data"))
+DAVIS_MINI = REAL_DATA / "davis2016-mini"
+"""Three real DAVIS 2016 sequences (blackswan among them), 480p, as distributed."""
+
+needs_davis_mini = pytest.mark.skipif(not DAVIS_MINI.is_dir(),
+                                      reason=f"{DAVIS_MINI} is not present (set REMN_REAL_DATA)")
 
 
 def _seeded(build):
@@ -57,3 +73,13 @@ def stcn_random_state(stcn_key_list) -> dict[str, torch.Tensor]:
         else:
             state[name] = torch.randn(shape, generator=gen) * 0.02
     return state
+
+
+@pytest.fixture(scope="session")
+def toy_clip() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A generated 8-frame clip at 48x64 with two objects and a look-alike distractor:
+    ``(frames, masks)``, RGB uint8 and id maps (remn.data.synthetic, seed 0)."""
+    from remn.data.synthetic import generate_video
+
+    video = generate_video(0, frames=8, height=48, width=64, objects=(2, 2), distractors=(1, 1))
+    return video.frames, video.masks

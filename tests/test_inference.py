@@ -13,6 +13,7 @@ from remn.config import load_config
 from remn.data.masks import save_image, save_mask
 from remn.data.synthetic import SyntheticStream
 from remn.data.vos import GenericDataset
+from remn.data.video import Frame
 from remn.inference import InferenceCore, ObjectManager, UnknownObjectError, processing_size, segment_video
 from remn.runtime import process_memory
 
@@ -246,3 +247,16 @@ def test_rrm_keeps_the_bank_and_process_memory_bounded_over_2000_frames(remn_mod
     print(f"process memory: {rss[200] / 2**20:.1f} MiB at frame 200, {rss[1999] / 2**20:.1f} MiB at 2000 "
           f"({100 * growth:+.2f}%)")
     assert growth < 0.05
+
+
+def test_segment_video_times_every_frame_and_labels_with_the_given_ids(remn_model, toy_clip):
+    frames, masks = toy_clip
+    core = InferenceCore(remn_model, _cfg("remn"))
+    played = (Frame(t, t, str(t), image, masks[0] if t == 0 else None) for t, image in enumerate(frames))
+    done = list(segment_video(core, played, len(frames), labels="all"))
+    assert [d.index for d in done] == list(range(len(frames)))
+    assert all(d.seconds > 0 and d.labels.shape == masks[0].shape for d in done)
+    given = set(np.unique(masks[0]).tolist())
+    assert all(set(np.unique(d.labels).tolist()) <= given for d in done)
+    assert done[0].ids == sorted(given - {0})
+    assert np.array_equal(done[0].labels, masks[0])  # the given mask is the output of its frame

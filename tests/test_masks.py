@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import DAVIS_MINI, needs_davis_mini
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -29,7 +30,6 @@ from remn.data.masks import (
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.data.vos import DAVIS2017
 
-DAVIS_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"
 PALETTE = np.frombuffer(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)
 H, W = 96, 128
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -170,7 +170,7 @@ def test_void_band_does_not_make_a_mask_soft(tmp_path):
     assert 255 in info.ids
 
 
-@pytest.mark.skipif(not DAVIS_MINI.is_dir(), reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_real_davis2016_masks_are_clean_and_their_soft_versions_are_not(tmp_path):
     for path in sorted(DAVIS_MINI.glob("Annotations/480p/*/*.png"))[::25]:
         assert not mask_softness(path).soft

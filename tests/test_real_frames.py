@@ -1,9 +1,8 @@
-"""The network on real DAVIS 2016 frames at 480p (skipped when ../shared/data is absent)."""
+"""The network on real DAVIS 2016 frames at 480p (skipped where the real-data folder is absent: conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -11,16 +10,15 @@ from remn.config import load_config
 from remn.memory import build_memory_bank
 from remn.model import normalize_image, pad_divide_by, unpad
 
-from conftest import REPO
+from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
-DAVIS = REPO.parent / "shared" / "data" / "davis2016-mini"
-SEQUENCE = DAVIS / "JPEGImages" / "480p" / "blackswan"
+SEQUENCE = DAVIS_MINI / "JPEGImages" / "480p" / "blackswan"
 
 
-@pytest.mark.skipif(not SEQUENCE.is_dir(), reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_three_real_frames_through_remn(remn_model):
     images = [np.array(Image.open(SEQUENCE / f"{t:05d}.jpg").convert("RGB")) for t in range(3)]
-    mask = np.asarray(Image.open(DAVIS / "Annotations" / "480p" / "blackswan" / "00000.png"))
+    mask = np.asarray(Image.open(DAVIS_MINI / "Annotations" / "480p" / "blackswan" / "00000.png"))
     assert images[0].shape == (480, 854, 3) and set(np.unique(mask)) <= {0, 255}
     fg = torch.from_numpy(mask > 127).float()
     first = torch.stack([1 - fg, fg])

@@ -33,10 +33,9 @@ from remn.training.optim import (clip_gradients, configure_trainable, gradient_n
                                  make_scheduler, parameter_groups, stage_lr)
 from remn.training.trainer import Trainer
 
-from conftest import REPO
+from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
 CONFIG = REPO / "configs" / "remn.yaml"
-DAVIS_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -662,7 +661,7 @@ def test_two_processes_average_gradients_like_one_process_on_the_whole_batch(tmp
             assert error < 1e-2, (label, name, error)
 
 
-@pytest.mark.skipif(not DAVIS_MINI.is_dir(), reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_train_py_on_real_frames_with_the_project_datasets(tmp_path, capsys):
     pytest.importorskip("remn.data.train_video")
     subset = tmp_path / "videos.txt"

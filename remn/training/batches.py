@@ -52,22 +52,20 @@ class DataSource(Protocol):
 
 
 class VideoDataSource:
-    """The project's training datasets (``remn.data.train_video``), imported on first use."""
+    """The project's training datasets (remn/data/train_video.py), as each stage asks for them."""
 
     def __init__(self, cfg: REMNConfig) -> None:
-        try:
-            from ..data import train_video
-        except ImportError as exc:
-            raise TrainingError("the training datasets (remn/data/train_video.py) are not available in this "
-                                f"version ({exc})") from exc
-        self._module = train_video
         self._data_cfg = cfg.data
 
     def dataset(self, stage: str, max_skip: int, clip_frames: int) -> Dataset:
-        return self._module.build_training_dataset(stage, self._data_cfg, max_skip, clip_frames=clip_frames)
+        from ..data.train_video import build_training_dataset
+
+        return build_training_dataset(stage, self._data_cfg, max_skip, clip_frames=clip_frames)
 
     def max_skip_at(self, progress: float) -> int:
-        return int(self._module.max_skip_at(progress, self._data_cfg))
+        from ..data.train_video import max_skip_at
+
+        return int(max_skip_at(progress, self._data_cfg))
 
 
 class DataLoadError(REMNError, RuntimeError):

@@ -9,14 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
 from remn.cli import eval as eval_script  # what eval.py runs
 from remn.data.masks import read_mask
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.evaluation.benchmarks import load_benchmarks
 
-DAVIS_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
 FAST = ["inference.size=64"]
 
 
@@ -33,7 +32,7 @@ def test_registry_has_every_benchmark_of_the_issue():
     assert benchmarks["long-time-x3"].repeat == 3 and benchmarks["long-time"].sparse
 
 
-@pytest.mark.skipif(not DAVIS_MINI.is_dir(), reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_davis2016_mini_end_to_end(tmp_path):
     subset = tmp_path / "subset.txt"
     subset.write_text("car-shadow\n")

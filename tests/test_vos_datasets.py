@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import DAVIS_MINI, needs_davis_mini
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -36,7 +37,6 @@ from remn.data.video import play_order
 from remn.data.video_file import VideoFileFrames
 from remn.data.vos import DAVIS2016, DAVIS2017, GenericDataset, LongTimeVideos, YouTubeVOS, open_dataset
 
-DAVIS_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-mini"
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +295,7 @@ class _nothing:
 
 
 # ------------------------------------------------------------- real DAVIS 2016
-@pytest.mark.skipif(not DAVIS_MINI.is_dir(), reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_real_davis2016_sequences_read_and_check_cleanly():
     dataset = open_dataset("davis2016", DAVIS_MINI)
     assert dataset.videos == ["blackswan", "car-shadow", "dog"]

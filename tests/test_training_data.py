@@ -29,7 +29,7 @@ from remn.data.train_video import (
 )
 from remn.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-from conftest import REPO
+from conftest import DAVIS_MINI, needs_davis_mini
 
 HEIGHT, WIDTH, FRAMES, CROP = 64, 96, 12, 64
 
@@ -376,10 +376,9 @@ def test_clip_transforms_share_their_parameters_across_frames(davis, monkeypatch
     assert not torch.equal(sample["rgb"][1], sample["rgb"][0]), "each frame gets its own warp"
 
 
-@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "davis2016-mini").is_dir(),
-                    reason="../shared/data/davis2016-mini is not present")
+@needs_davis_mini
 def test_real_davis_2016_frames_give_full_size_clips():
-    dataset = VOSTrainDataset(REPO.parent / "shared" / "data" / "davis2016-mini", "folder", crop_size=384)
+    dataset = VOSTrainDataset(DAVIS_MINI, "folder", crop_size=384)
     assert len(dataset) >= 1 and all(len(video) >= 3 for video in dataset.videos)
     torch.manual_seed(11)
     for index in range(min(2, len(dataset))):

@@ -35,9 +35,8 @@ from remn.evaluation.metrics import decay_edges
 from remn.evaluation.score import EXTRA_FRAMES, GT_FORMATS, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES
 from remn.cli.score import main
 
-from conftest import REPO
+from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
-DAVIS2016_MINI = REPO.parent / "shared" / "data" / "davis2016-mini"
 
 
 def square(size: int = 40, top: int = 10, left: int = 10, side: int = 10, value: int = 1) -> np.ndarray:
@@ -418,10 +417,10 @@ def test_write_csvs_returns_the_paths(tmp_path: Path):
 # ---------------------------------------------------------------- real DAVIS 2016 frames
 
 
-@pytest.mark.skipif(not DAVIS2016_MINI.is_dir(), reason="davis2016-mini not available")
+@needs_davis_mini
 @pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_mini():
-    annotations = DAVIS2016_MINI / "Annotations" / "480p"
+    annotations = DAVIS_MINI / "Annotations" / "480p"
     itself = score_folders(annotations, annotations, progress=False)
     assert len(itself.sequences) == 3
     assert all(value == (0.0 if "Decay" in key else 1.0) for key, value in itself.global_table().items())
@@ -661,9 +660,9 @@ def test_davis2016_rule_on_random_values(data):
     assert len(messages_of(caught)) == int(odd_values) and len(caught) == int(odd_values)
 
 
-@pytest.mark.skipif(not DAVIS2016_MINI.is_dir(), reason="davis2016-mini not available")
+@needs_davis_mini
 def test_davis2016_mini_in_its_own_format_scores_the_same_without_warning():
-    annotations = DAVIS2016_MINI / "Annotations" / "480p"
+    annotations = DAVIS_MINI / "Annotations" / "480p"
     sequences = ["blackswan"]  # one sequence keeps it fast; the rule is the same for all
     with recorded() as caught:
         own = score_folders(annotations, annotations, sequences=sequences, progress=False, gt_format="davis2016")
