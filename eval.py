@@ -1,4 +1,5 @@
 """``python eval.py ...`` is ``remn eval ...`` (remn/cli/eval.py)."""
+
 import sys
 
 from remn.cli.eval import main

@@ -1,4 +1,5 @@
 """``python train.py ...`` is ``remn train ...`` (remn/cli/train.py); torchrun launches this file."""
+
 import sys
 
 from remn.cli.train import main

@@ -212,18 +212,29 @@ class TrainConfig:
 
     stages: list[str] = field(default_factory=lambda: ["main"])
     """Stages run one after the other in one launch, each from the previous one's weights."""
-    static: StageConfig = field(default_factory=lambda: StageConfig(
-        iterations=300_000, batch_size=16, milestones=[150_000]))
+    static: StageConfig = field(
+        default_factory=lambda: StageConfig(iterations=300_000, batch_size=16, milestones=[150_000])
+    )
     """Pre-training on static images turned into pseudo clips (STCN stage 0)."""
-    synthetic: StageConfig = field(default_factory=lambda: StageConfig(
-        iterations=500_000, batch_size=8, milestones=[400_000]))
+    synthetic: StageConfig = field(
+        default_factory=lambda: StageConfig(iterations=500_000, batch_size=8, milestones=[400_000])
+    )
     """Synthetic videos (STCN stage 1, BL30K)."""
-    main: StageConfig = field(default_factory=lambda: StageConfig(
-        iterations=150_000, batch_size=8, milestones=[125_000]))
+    main: StageConfig = field(
+        default_factory=lambda: StageConfig(iterations=150_000, batch_size=8, milestones=[125_000])
+    )
     """DAVIS + YouTube-VOS (STCN stage 3, after static; stage 2 after synthetic: 300k, [250k])."""
-    rrm: StageConfig = field(default_factory=lambda: StageConfig(
-        iterations=20_000, batch_size=4, milestones=[15_000], clip_frames=19, freeze_encoders=True,
-        reduce_memory=True, rrm_loss_weight=1.0))
+    rrm: StageConfig = field(
+        default_factory=lambda: StageConfig(
+            iterations=20_000,
+            batch_size=4,
+            milestones=[15_000],
+            clip_frames=19,
+            freeze_encoders=True,
+            reduce_memory=True,
+            rrm_loss_weight=1.0,
+        )
+    )
     """Long clips that fill the memory to N frames, reduce it with RRM and segment on (ours)."""
     weight_decay: float = 1e-7
     """Adam weight decay (all trained parameters, batch norm affine ones included)."""
@@ -332,12 +343,15 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
     if not train.clip_grad_norm >= 0:
         problems.append(f"train.clip_grad_norm={train.clip_grad_norm} must be >= 0 (0: no clipping)")
     if train.weight_decay < 0 or not 0 < train.lr_gamma <= 1:
-        problems.append(f"train.weight_decay={train.weight_decay} must be >= 0 and train.lr_gamma="
-                        f"{train.lr_gamma} in (0, 1]")
+        problems.append(
+            f"train.weight_decay={train.weight_decay} must be >= 0 and train.lr_gamma={train.lr_gamma} in (0, 1]"
+        )
     if not 0 <= train.bootstrap_start <= train.bootstrap_end or not 0 < train.bootstrap_final <= 1:
-        problems.append("bootstrapped CE needs 0 <= train.bootstrap_start <= train.bootstrap_end and "
-                        f"0 < train.bootstrap_final <= 1, got {train.bootstrap_start}, {train.bootstrap_end}, "
-                        f"{train.bootstrap_final}")
+        problems.append(
+            "bootstrapped CE needs 0 <= train.bootstrap_start <= train.bootstrap_end and "
+            f"0 < train.bootstrap_final <= 1, got {train.bootstrap_start}, {train.bootstrap_end}, "
+            f"{train.bootstrap_final}"
+        )
     for name in TRAIN_STAGES:
         stage: StageConfig = getattr(train, name)
         where = f"train.{name}"
@@ -350,23 +364,30 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
         if stage.schedule not in SCHEDULES:
             problems.append(f"{where}.schedule={stage.schedule!r} is not one of {SCHEDULES}")
         if not 0 <= stage.warmup < stage.iterations:
-            problems.append(f"{where}.warmup={stage.warmup} must be >= 0 and below {where}.iterations="
-                            f"{stage.iterations}")
-        bad = {k: v for k, v in stage.lr_multipliers.items() if not k or k.startswith(".") or k.endswith(".")
-               or not v > 0}
+            problems.append(
+                f"{where}.warmup={stage.warmup} must be >= 0 and below {where}.iterations={stage.iterations}"
+            )
+        bad = {
+            k: v for k, v in stage.lr_multipliers.items() if not k or k.startswith(".") or k.endswith(".") or not v > 0
+        }
         if bad:
-            problems.append(f"{where}.lr_multipliers={bad}: give module names of the network (e.g. frm, rrm.gate, "
-                            "decoder) and factors > 0")
+            problems.append(
+                f"{where}.lr_multipliers={bad}: give module names of the network (e.g. frm, rrm.gate, "
+                "decoder) and factors > 0"
+            )
         if stage.clip_frames < 2:
-            problems.append(f"{where}.clip_frames={stage.clip_frames} must be at least 2 (a given frame "
-                            "and one to segment)")
+            problems.append(
+                f"{where}.clip_frames={stage.clip_frames} must be at least 2 (a given frame and one to segment)"
+            )
         if stage.reduce_memory and name in train.stages:
             if not cfg.memory.rrm:
                 problems.append(f"{where}.reduce_memory=true needs RRM in the network (memory.rrm=true)")
             elif stage.clip_frames < cfg.memory.capacity + 2:
-                problems.append(f"{where}.clip_frames={stage.clip_frames} is too short to train RRM: frame 0, "
-                                f"memory.capacity={cfg.memory.capacity} frames to fill the memory and at least "
-                                f"one frame segmented from the reduced memory need {cfg.memory.capacity + 2}")
+                problems.append(
+                    f"{where}.clip_frames={stage.clip_frames} is too short to train RRM: frame 0, "
+                    f"memory.capacity={cfg.memory.capacity} frames to fill the memory and at least "
+                    f"one frame segmented from the reduced memory need {cfg.memory.capacity + 2}"
+                )
     return problems
 
 
@@ -382,16 +403,20 @@ def _data_problems(data: DataConfig) -> list[str]:
         if getattr(data, key) < 1:
             problems.append(f"data.{key}={getattr(data, key)} must be at least 1")
     if len(data.skip_values) != len(data.skip_fractions):
-        problems.append(f"data.skip_values ({len(data.skip_values)} values) and data.skip_fractions "
-                        f"({len(data.skip_fractions)}) must have the same length")
+        problems.append(
+            f"data.skip_values ({len(data.skip_values)} values) and data.skip_fractions "
+            f"({len(data.skip_fractions)}) must have the same length"
+        )
     if any(v < 1 for v in data.skip_values):
         problems.append(f"data.skip_values={list(data.skip_values)} must all be at least 1")
     fractions = list(data.skip_fractions)
     if fractions != sorted(fractions) or any(not 0 <= f <= 1 for f in fractions):
         problems.append(f"data.skip_fractions={fractions} must be increasing fractions in [0, 1]")
     if not 0 <= data.static_tps_probability <= 1 or data.static_tps_std < 0:
-        problems.append(f"data.static_tps_probability={data.static_tps_probability} must be in [0, 1] and "
-                        f"data.static_tps_std={data.static_tps_std} >= 0")
+        problems.append(
+            f"data.static_tps_probability={data.static_tps_probability} must be in [0, 1] and "
+            f"data.static_tps_std={data.static_tps_std} >= 0"
+        )
     if data.static_tps_points < 3:
         problems.append(f"data.static_tps_points={data.static_tps_points} must be at least 3")
     return problems
@@ -400,14 +425,16 @@ def _data_problems(data: DataConfig) -> list[str]:
 def _validate(cfg: REMNConfig, origin: str) -> None:
     problems = _train_problems(cfg)
     if cfg.memory.interval_mode not in _CHOICES["memory.interval_mode"]:
-        problems.append(f"memory.interval_mode={cfg.memory.interval_mode!r} is not one of "
-                        f"{_CHOICES['memory.interval_mode']}")
+        problems.append(
+            f"memory.interval_mode={cfg.memory.interval_mode!r} is not one of {_CHOICES['memory.interval_mode']}"
+        )
     if cfg.runtime.precision not in _CHOICES["runtime.precision"]:
-        problems.append(f"runtime.precision={cfg.runtime.precision!r} is not one of "
-                        f"{_CHOICES['runtime.precision']}")
+        problems.append(f"runtime.precision={cfg.runtime.precision!r} is not one of {_CHOICES['runtime.precision']}")
     if cfg.inference.compile_backend not in _CHOICES["inference.compile_backend"]:
-        problems.append(f"inference.compile_backend={cfg.inference.compile_backend!r} is not one of "
-                        f"{_CHOICES['inference.compile_backend']}")
+        problems.append(
+            f"inference.compile_backend={cfg.inference.compile_backend!r} is not one of "
+            f"{_CHOICES['inference.compile_backend']}"
+        )
     if cfg.model.frm_window < 1 or cfg.model.frm_window % 2 == 0:
         problems.append(f"model.frm_window={cfg.model.frm_window} must be a positive odd number")
     if cfg.memory.capacity < 2:
@@ -419,14 +446,17 @@ def _validate(cfg: REMNConfig, origin: str) -> None:
     if cfg.memory.mem_every < 1:
         problems.append(f"memory.mem_every={cfg.memory.mem_every} must be at least 1")
     if not 1 <= cfg.memory.asm_min_interval <= cfg.memory.asm_max_interval:
-        problems.append("memory.asm_min_interval and memory.asm_max_interval must satisfy "
-                        f"1 <= min <= max, got {cfg.memory.asm_min_interval} and "
-                        f"{cfg.memory.asm_max_interval}")
+        problems.append(
+            "memory.asm_min_interval and memory.asm_max_interval must satisfy "
+            f"1 <= min <= max, got {cfg.memory.asm_min_interval} and "
+            f"{cfg.memory.asm_max_interval}"
+        )
     if cfg.memory.asm_stride < 1:
         problems.append(f"memory.asm_stride={cfg.memory.asm_stride} must be at least 1")
     if cfg.inference.size == 0 or cfg.inference.size < -1:
-        problems.append(f"inference.size={cfg.inference.size} must be a positive shorter side in pixels, or -1 for "
-                        "the input size")
+        problems.append(
+            f"inference.size={cfg.inference.size} must be a positive shorter side in pixels, or -1 for the input size"
+        )
     if cfg.inference.chunk_size < 0:
         problems.append(f"inference.chunk_size={cfg.inference.chunk_size} must be >= 0 (0: no chunking)")
     problems.extend(_data_problems(cfg.data))
@@ -437,7 +467,7 @@ def _validate(cfg: REMNConfig, origin: str) -> None:
 def _one_line(text: object, limit: int = 300) -> str:
     """A library's message as one line: whitespace runs (newlines too) become one space."""
     line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> object:
@@ -448,16 +478,20 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> object:
         raise ConfigError(f"config files include each other in a loop: {chain}; remove one of these base: entries")
     if not path.is_file():
         if seen:
-            raise ConfigError(f"{path}: config file not found, named by 'base:' in {seen[-1]}; fix that base: "
-                              "entry (a path relative to the file that names it)")
+            raise ConfigError(
+                f"{path}: config file not found, named by 'base:' in {seen[-1]}; fix that base: "
+                "entry (a path relative to the file that names it)"
+            )
         raise ConfigError(f"config file not found: {path}; check the --config path")
     try:
         node = OmegaConf.load(path)
     except Exception as exc:  # yaml errors come in several classes
         raise ConfigError(f"{path}: not valid YAML ({_one_line(exc)}); fix the file at the line named") from exc
     if not OmegaConf.is_dict(node):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values (e.g. 'memory:' and below it "
-                          "'  rrm: false'); see configs/remn.yaml")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys to values (e.g. 'memory:' and below it "
+            "'  rrm: false'); see configs/remn.yaml"
+        )
     base = node.pop("base", None)
     if base is None:
         return node
@@ -495,10 +529,16 @@ def find_config(name: str | Path) -> Path:
     for candidate in (CONFIG_DIR / relative, CONFIG_DIR / relative.with_name(relative.name + ".yaml")):
         if not path.is_absolute() and candidate.is_file():
             return candidate
-    known = ", ".join(sorted(p.relative_to(CONFIG_DIR).with_suffix("").as_posix()
-                             for p in CONFIG_DIR.rglob("*.yaml") if p.name != "benchmarks.yaml"))
-    raise ConfigError(f"config file not found: {name}; pass --config a YAML file or one of the project's configs: "
-                      f"{known}")
+    known = ", ".join(
+        sorted(
+            p.relative_to(CONFIG_DIR).with_suffix("").as_posix()
+            for p in CONFIG_DIR.rglob("*.yaml")
+            if p.name != "benchmarks.yaml"
+        )
+    )
+    raise ConfigError(
+        f"config file not found: {name}; pass --config a YAML file or one of the project's configs: {known}"
+    )
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> REMNConfig:

@@ -35,8 +35,16 @@ from typing import Iterable, Iterator, Sequence
 
 from .errors import REMNError
 
-__all__ = ["OutputError", "OutputFolder", "MANIFEST", "STAGING", "signals_held", "check_not_overlapping",
-           "atomic_write_text", "atomic_write"]
+__all__ = [
+    "OutputError",
+    "OutputFolder",
+    "MANIFEST",
+    "STAGING",
+    "signals_held",
+    "check_not_overlapping",
+    "atomic_write_text",
+    "atomic_write",
+]
 
 MANIFEST = ".remn-output.json"
 STAGING = ".remn-staging"
@@ -70,8 +78,10 @@ def atomic_write(path: str | os.PathLike, write, suffix: str | None = None) -> N
         except FileExistsError:
             continue
     else:  # pragma: no cover - 100 stale files of this very process and thread
-        raise OutputError(f"{path.parent}: cannot create a temporary file for {path.name}; remove the stale "
-                          f".{path.name}.* files there")
+        raise OutputError(
+            f"{path.parent}: cannot create a temporary file for {path.name}; remove the stale "
+            f".{path.name}.* files there"
+        )
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -125,8 +135,9 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
 
-def check_not_overlapping(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]],
-                          option: str = "--output") -> None:
+def check_not_overlapping(
+    output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]], option: str = "--output"
+) -> None:
     """Refuse an output folder equal to, inside or containing an input.
 
     ``inputs``: ``(what, path)`` pairs, e.g. ``("--data-root", root)``; ``None`` paths are skipped.
@@ -140,11 +151,13 @@ def check_not_overlapping(output: str | os.PathLike, inputs: Iterable[tuple[str,
         if out == given:
             raise OutputError(f"{output}: the output folder is the {what} ({path}); choose another {option}")
         if given in out.parents:
-            raise OutputError(f"{output}: the output folder is inside the {what} ({path}); choose {option} "
-                              "outside your input data")
+            raise OutputError(
+                f"{output}: the output folder is inside the {what} ({path}); choose {option} outside your input data"
+            )
         if out in given.parents:
-            raise OutputError(f"{output}: the output folder contains the {what} ({path}); choose {option} "
-                              "that holds no input")
+            raise OutputError(
+                f"{output}: the output folder contains the {what} ({path}); choose {option} that holds no input"
+            )
 
 
 # ------------------------------------------------------------------------- the folder
@@ -178,9 +191,16 @@ class OutputFolder:
         return bool(self.manifest and self.manifest.get("entries"))
 
     @classmethod
-    def claim(cls, root: str | os.PathLike, command: str, *, overwrite: bool = False,
-              inputs: Iterable[tuple[str, str | os.PathLike | None]] = (), option: str = "--output",
-              allow_existing: bool = False) -> "OutputFolder":
+    def claim(
+        cls,
+        root: str | os.PathLike,
+        command: str,
+        *,
+        overwrite: bool = False,
+        inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
+        option: str = "--output",
+        allow_existing: bool = False,
+    ) -> "OutputFolder":
         """Check that ``root`` may receive this command's outputs; nothing is written yet.
 
         Refused (:class:`OutputError`): a file in the way, a folder holding anything this project did
@@ -200,15 +220,21 @@ class OutputFolder:
         listed = set(folder.manifest["entries"]) if folder.manifest else set()
         foreign = [p.name for p in root.iterdir() if p.name not in _OWN and p.name not in listed]
         if foreign:
-            raise OutputError(f"{root}: holds files this program did not write ({_describe(foreign, root)}); they "
-                              f"are left alone. Choose a new or empty folder for {option}")
+            raise OutputError(
+                f"{root}: holds files this program did not write ({_describe(foreign, root)}); they "
+                f"are left alone. Choose a new or empty folder for {option}"
+            )
         if folder.manifest and folder.manifest.get("command") != command:
-            raise OutputError(f"{root}: holds the results of `{folder.manifest.get('command')}`, not of `{command}`; "
-                              f"choose another {option}")
+            raise OutputError(
+                f"{root}: holds the results of `{folder.manifest.get('command')}`, not of `{command}`; "
+                f"choose another {option}"
+            )
         if folder.has_results and not overwrite and not allow_existing:
-            raise OutputError(f"{root}: already holds results of another run of `{command}` (written "
-                              f"{folder.manifest.get('written', 'on an unknown date')}); pass --overwrite to replace "
-                              f"them once this run has succeeded, or choose another {option}")
+            raise OutputError(
+                f"{root}: already holds results of another run of `{command}` (written "
+                f"{folder.manifest.get('written', 'on an unknown date')}); pass --overwrite to replace "
+                f"them once this run has succeeded, or choose another {option}"
+            )
         return folder
 
     def stage(self, keep: bool = False) -> Path:
@@ -232,8 +258,14 @@ class OutputFolder:
         old = [n for n in (self.manifest or {}).get("entries", []) if (root / n).exists() or (root / n).is_symlink()]
         old_dir = root / OLD
         swap = f"{os.getpid()}-{time.time_ns()}"
-        manifest = {"format": FORMAT, "command": self.command, "entries": new,
-                    "written": time.strftime("%Y-%m-%d %H:%M:%S %z"), "swap": swap, **(info or {})}
+        manifest = {
+            "format": FORMAT,
+            "command": self.command,
+            "entries": new,
+            "written": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "swap": swap,
+            **(info or {}),
+        }
         with signals_held():
             if old_dir.exists():
                 shutil.rmtree(old_dir)
@@ -262,8 +294,10 @@ class OutputFolder:
                 record = json.loads(journal.read_text())
                 swap, old, new = str(record["swap"]), list(record["old"]), list(record["new"])
             except (ValueError, KeyError, TypeError) as exc:
-                raise OutputError(f"{journal}: unreadable record of an interrupted swap ({exc}); move the contents "
-                                  f"of {OLD}/ back by hand if they are missing, then delete it") from None
+                raise OutputError(
+                    f"{journal}: unreadable record of an interrupted swap ({exc}); move the contents "
+                    f"of {OLD}/ back by hand if they are missing, then delete it"
+                ) from None
             try:
                 done = (_read_manifest(root) or {}).get("swap") == swap
             except OutputError:
@@ -295,12 +329,19 @@ def _read_manifest(root: Path, option: str = "--output") -> dict | None:
     try:
         manifest = json.loads(path.read_text())
     except ValueError as exc:
-        raise OutputError(f"{path}: unreadable ({exc}); this folder's contents cannot be told apart from yours, so "
-                          f"nothing is replaced. Choose another {option}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or \
-            not isinstance(manifest.get("entries"), list) or not all(isinstance(e, str) for e in manifest["entries"]):
-        raise OutputError(f"{path}: not a manifest this version writes (expected format {FORMAT!r}); choose another "
-                          f"{option}")
+        raise OutputError(
+            f"{path}: unreadable ({exc}); this folder's contents cannot be told apart from yours, so "
+            f"nothing is replaced. Choose another {option}"
+        ) from None
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("entries"), list)
+        or not all(isinstance(e, str) for e in manifest["entries"])
+    ):
+        raise OutputError(
+            f"{path}: not a manifest this version writes (expected format {FORMAT!r}); choose another {option}"
+        )
     bad = [e for e in manifest["entries"] if not e or "/" in e or e in (".", "..") or e in _OWN]
     if bad:
         raise OutputError(f"{path}: lists entries that are not plain names ({bad[:3]}); choose another {option}")

@@ -39,8 +39,13 @@ class Predictor:
         self.load_message = load_message
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
-             overrides: Sequence[str] = (), device: str = "auto") -> "Predictor":
+    def load(
+        cls,
+        checkpoint: str | Path | None = None,
+        config: str | Path | None = None,
+        overrides: Sequence[str] = (),
+        device: str = "auto",
+    ) -> "Predictor":
         """Build the network from ``config`` (default: every module on), load ``checkpoint``
         (REMN or STCN weights; ``None`` keeps random weights) and put it on ``device``."""
         path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)

@@ -12,8 +12,15 @@ import torch
 
 from remn.config import ConfigError
 
-__all__ = ["DeviceError", "resolve_device", "compute_dtype", "autocast", "seed_everything", "PeakMemory",
-           "process_memory"]
+__all__ = [
+    "DeviceError",
+    "resolve_device",
+    "compute_dtype",
+    "autocast",
+    "seed_everything",
+    "PeakMemory",
+    "process_memory",
+]
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -34,21 +41,28 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"device {name!r} is not a device name; set --device (runtime.device) to auto, cpu, "
-                          "cuda or cuda:N") from None
+        raise DeviceError(
+            f"device {name!r} is not a device name; set --device (runtime.device) to auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            build = f"torch {torch.__version__}" + (f" built for CUDA {torch.version.cuda}" if torch.version.cuda
-                                                    else ", a build without CUDA")
-            raise DeviceError(f"device {name!r} was asked for, but no CUDA GPU is usable here ({build}); use "
-                              "--device cpu (runtime.device=cpu) or auto")
+            build = f"torch {torch.__version__}" + (
+                f" built for CUDA {torch.version.cuda}" if torch.version.cuda else ", a build without CUDA"
+            )
+            raise DeviceError(
+                f"device {name!r} was asked for, but no CUDA GPU is usable here ({build}); use "
+                "--device cpu (runtime.device=cpu) or auto"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} was asked for, but this machine has {torch.cuda.device_count()} "
-                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1}); name one of those, or use "
-                              "cuda or auto")
+            raise DeviceError(
+                f"device {name!r} was asked for, but this machine has {torch.cuda.device_count()} "
+                f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1}); name one of those, or use "
+                "cuda or auto"
+            )
     elif device.type not in ("cpu", "mps"):
-        raise DeviceError(f"device {name!r} is not supported; set --device (runtime.device) to auto, cpu, cuda "
-                          "or cuda:N")
+        raise DeviceError(
+            f"device {name!r} is not supported; set --device (runtime.device) to auto, cpu, cuda or cuda:N"
+        )
     return device
 
 

@@ -19,26 +19,44 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from remn.cli.common import UsageError, run_command  # noqa: E402
 from remn.benchmark.gpu_check import CHECKS, make_settings, run_checks, summary_table  # noqa: E402
+from remn.cli.common import UsageError, run_command  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scripts/gpu_check.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json, benchmarks_rows.md, "
-                        "profiles and logs (created; files of an earlier run there are replaced)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for gpu_check.json, benchmarks_rows.md, "
+        "profiles and logs (created; files of an earlier run there are replaced)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when usable), cuda, cuda:N or cpu")
-    parser.add_argument("--tiny", action="store_true", help="tiny sizes, a few frames and iterations (a CPU "
-                        "rehearsal of every check)")
-    parser.add_argument("--only", help=f"comma-separated checks to run, of {', '.join(CHECKS)} (a rerun of the "
-                        "failed ones)")
-    parser.add_argument("--budget", type=float, help="seconds for all checks together (default 420; --tiny 300); "
-                        "a check that would start with too little left is skipped")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny sizes, a few frames and iterations (a CPU rehearsal of every check)"
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated checks to run, of {', '.join(CHECKS)} (a rerun of the failed ones)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="seconds for all checks together (default 420; --tiny 300); "
+        "a check that would start with too little left is skipped",
+    )
     parser.add_argument("--checkpoint", help="REMN or STCN weights (default: random weights, said in the output)")
-    parser.add_argument("--spawn", action="store_true", help="a fresh Python per check instead of a fork of this "
-                        "process (taken on by itself when a forked process cannot use CUDA)")
-    parser.add_argument("--compile-backend", choices=("inductor", "eager", "aot_eager"),
-                        help="torch.compile backend of the compile check (default inductor; --tiny: eager)")
+    parser.add_argument(
+        "--spawn",
+        action="store_true",
+        help="a fresh Python per check instead of a fork of this "
+        "process (taken on by itself when a forked process cannot use CUDA)",
+    )
+    parser.add_argument(
+        "--compile-backend",
+        choices=("inductor", "eager", "aot_eager"),
+        help="torch.compile backend of the compile check (default inductor; --tiny: eager)",
+    )
     return parser
 
 
@@ -51,12 +69,19 @@ def main(argv: list[str] | None = None) -> int:
             only = [name.strip() for name in args.only.split(",") if name.strip()]
             unknown = sorted(set(only) - set(CHECKS))
             if unknown:
-                raise UsageError(f"--only names {', '.join(unknown)}, which are not checks; choose from "
-                                 f"{', '.join(CHECKS)}")
+                raise UsageError(
+                    f"--only names {', '.join(unknown)}, which are not checks; choose from {', '.join(CHECKS)}"
+                )
         if args.checkpoint and not Path(args.checkpoint).is_file():
             raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
-        settings = make_settings(args.out, device=args.device, tiny=args.tiny, checkpoint=args.checkpoint,
-                                 total_budget=args.budget, compile_backend=args.compile_backend)
+        settings = make_settings(
+            args.out,
+            device=args.device,
+            tiny=args.tiny,
+            checkpoint=args.checkpoint,
+            total_budget=args.budget,
+            compile_backend=args.compile_backend,
+        )
         report = run_checks(settings, only, spawn=args.spawn)
         print()
         print(summary_table(report))

@@ -46,9 +46,20 @@ def generate(work: Path, videos: int, heldout: int, frames: int, size: int) -> t
 
     started = time.perf_counter()
     train_root, heldout_root = work / "data" / "train", work / "data" / "heldout"
-    for root, count, seed, fraction in ((train_root, videos, TRAIN_SEED, 0.0), (heldout_root, heldout, HELDOUT_SEED, 1.0)):
-        write_dataset(root, layout="davis", videos=count, seed=seed, val_fraction=fraction, progress=False,
-                      overwrite=True, spec=layout_spec("davis", frames=frames, height=size, width=size))
+    for root, count, seed, fraction in (
+        (train_root, videos, TRAIN_SEED, 0.0),
+        (heldout_root, heldout, HELDOUT_SEED, 1.0),
+    ):
+        write_dataset(
+            root,
+            layout="davis",
+            videos=count,
+            seed=seed,
+            val_fraction=fraction,
+            progress=False,
+            overwrite=True,
+            spec=layout_spec("davis", frames=frames, height=size, width=size),
+        )
     return train_root, heldout_root, time.perf_counter() - started
 
 
@@ -88,15 +99,31 @@ def main(argv: list[str] | None = None) -> int:
     times = {}
 
     train_root, heldout_root, times["generate"] = generate(work, args.videos, args.heldout, args.frames, args.size)
-    print(f"generated {args.videos} training and {args.heldout} held-out videos of {args.frames} frames at "
-          f"{args.size}x{args.size} in {times['generate']:.1f} s", flush=True)
+    print(
+        f"generated {args.videos} training and {args.heldout} held-out videos of {args.frames} frames at "
+        f"{args.size}x{args.size} in {times['generate']:.1f} s",
+        flush=True,
+    )
 
     run_name = cfg.name
     runs = work / "runs"
     if (runs / run_name).exists():
         RunFolder(runs / run_name).remove()  # the previous check's run, and nothing else
-    times["train"] = _run([python, "train.py", "--config", args.config, "--run-name", run_name, "--no-progress",
-                           f"data.synthetic_root={train_root}", f"train.run_dir={runs}", *args.overrides], "training")
+    times["train"] = _run(
+        [
+            python,
+            "train.py",
+            "--config",
+            args.config,
+            "--run-name",
+            run_name,
+            "--no-progress",
+            f"data.synthetic_root={train_root}",
+            f"train.run_dir={runs}",
+            *args.overrides,
+        ],
+        "training",
+    )
     weights = runs / run_name / "checkpoints" / "synthetic_final.pth"
     if not weights.is_file():
         candidates = sorted((runs / run_name / "checkpoints").glob("*_final.pth"))
@@ -105,10 +132,27 @@ def main(argv: list[str] | None = None) -> int:
         weights = candidates[-1]
 
     model_out = work / "eval" / "model"
-    times["evaluate"] = _run([python, "eval.py", "--benchmark", "davis2017-val", "--data-root", str(heldout_root),
-                              "--output", str(model_out), "--checkpoint", str(weights), "--overwrite", "--quiet",
-                              "--config", args.config, f"inference.size={cfg.inference.size}", *args.overrides],
-                             "evaluation")
+    times["evaluate"] = _run(
+        [
+            python,
+            "eval.py",
+            "--benchmark",
+            "davis2017-val",
+            "--data-root",
+            str(heldout_root),
+            "--output",
+            str(model_out),
+            "--checkpoint",
+            str(weights),
+            "--overwrite",
+            "--quiet",
+            "--config",
+            args.config,
+            f"inference.size={cfg.inference.size}",
+            *args.overrides,
+        ],
+        "evaluation",
+    )
     model = global_jf(model_out, "val")
 
     from remn.evaluation.results import write_csvs
@@ -126,26 +170,59 @@ def main(argv: list[str] | None = None) -> int:
 
     lead = 100 * (model["J&F-Mean"] - baseline["J&F-Mean"])
     print()
-    print(f"held-out generated videos: {args.heldout} x {args.frames} frames at {args.size}x{args.size} "
-          f"(seed {HELDOUT_SEED}; training seed {TRAIN_SEED})")
+    print(
+        f"held-out generated videos: {args.heldout} x {args.frames} frames at {args.size}x{args.size} "
+        f"(seed {HELDOUT_SEED}; training seed {TRAIN_SEED})"
+    )
     print("| method | J&F | J | F |")
     print("|---|---:|---:|---:|")
     for name, row in (("REMN, demo configuration", model), ("copy the first mask", baseline)):
         print(f"| {name} | {100 * row['J&F-Mean']:.1f} | {100 * row['J-Mean']:.1f} | {100 * row['F-Mean']:.1f} |")
     print(f"lead over the baseline: {lead:+.1f} J&F points (required: {args.margin:+.1f})")
-    print(f"times: generate {times['generate']:.0f} s, train {times['train']:.0f} s, evaluate "
-          f"{times['evaluate']:.0f} s ({timing['fps']:.1f} FPS on {timing['device']})")
-    summary = {"model": model, "baseline": baseline, "lead_points": lead, "times_s": times, "weights": str(weights),
-               "eval_fps": timing["fps"], "config": args.config, "overrides": args.overrides}
+    print(
+        f"times: generate {times['generate']:.0f} s, train {times['train']:.0f} s, evaluate "
+        f"{times['evaluate']:.0f} s ({timing['fps']:.1f} FPS on {timing['device']})"
+    )
+    summary = {
+        "model": model,
+        "baseline": baseline,
+        "lead_points": lead,
+        "times_s": times,
+        "weights": str(weights),
+        "eval_fps": timing["fps"],
+        "config": args.config,
+        "overrides": args.overrides,
+    }
     (work / "learning_check.json").write_text(json.dumps(summary, indent=1))
 
     if args.overlay:
         video = sorted((heldout_root / "JPEGImages" / "480p").iterdir())[0]
         overlay_out = work / "overlay"
-        _run([python, "-m", "remn", "segment", str(video), "--mask",
-              str(heldout_root / "Annotations" / "480p" / video.name / "00000.png"), "--output", str(overlay_out),
-              "--checkpoint", str(weights), "--overlay", "--overwrite", "--quiet", "--config", args.config,
-              "--size", str(cfg.inference.size), "--fps", "8"], "overlay")
+        _run(
+            [
+                python,
+                "-m",
+                "remn",
+                "segment",
+                str(video),
+                "--mask",
+                str(heldout_root / "Annotations" / "480p" / video.name / "00000.png"),
+                "--output",
+                str(overlay_out),
+                "--checkpoint",
+                str(weights),
+                "--overlay",
+                "--overwrite",
+                "--quiet",
+                "--config",
+                args.config,
+                "--size",
+                str(cfg.inference.size),
+                "--fps",
+                "8",
+            ],
+            "overlay",
+        )
         print(f"overlay video: {overlay_out / 'overlay.mp4'}")
     return 0 if lead >= args.margin else 1
 

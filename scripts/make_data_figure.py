@@ -69,8 +69,16 @@ def draw(videos: list[SyntheticVideo], out: Path) -> int:
                     colour = PALETTE[object_id] / 255.0
                     ax.contour(where, levels=[0.5], colors=[colour], linewidths=1.6)
                     ys, xs = np.nonzero(where)
-                    ax.text(xs.mean(), ys.mean(), str(object_id), color="white", fontsize=7, ha="center",
-                            va="center", bbox=dict(facecolor=colour, edgecolor="none", pad=1.0, alpha=0.8))
+                    ax.text(
+                        xs.mean(),
+                        ys.mean(),
+                        str(object_id),
+                        color="white",
+                        fontsize=7,
+                        ha="center",
+                        va="center",
+                        bbox=dict(facecolor=colour, edgecolor="none", pad=1.0, alpha=0.8),
+                    )
             for key in video.distractors:
                 seen = video.layers[key][t] & (mask == 0)
                 if seen.any():
@@ -105,8 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     videos = [
         generate_video(video_rng(args.seed, 0), objects=(2, 3), distractors=(1, 1), enter_late=1.0, **knobs),
         generate_video(video_rng(args.seed, 1), objects=(2, 2), distractors=(1, 2), leave=1.0, **knobs),
-        generate_video(video_rng(args.seed, 2), objects=(3, 3), distractors=(2, 2), enter_late=0.5, leave=0.5,
-                       id_style="sparse", **knobs),
+        generate_video(
+            video_rng(args.seed, 2),
+            objects=(3, 3),
+            distractors=(2, 2),
+            enter_late=0.5,
+            leave=0.5,
+            id_style="sparse",
+            **knobs,
+        ),
     ]
     size = draw(videos, args.out)
     print(f"wrote {args.out} ({size / 1024:.0f} KB)")

@@ -40,20 +40,56 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     os.chdir(args.work)  # the report names the folders as given: short, relative paths
     data, pred = Path("data"), Path("first-mask")
-    write_dataset(data, layout="davis", videos=args.videos, seed=7, val_fraction=1.0, progress=False, overwrite=True,
-                  spec=layout_spec("davis", frames=args.frames, height=args.size, width=args.size, objects=(1, 3)))
+    write_dataset(
+        data,
+        layout="davis",
+        videos=args.videos,
+        seed=7,
+        val_fraction=1.0,
+        progress=False,
+        overwrite=True,
+        spec=layout_spec("davis", frames=args.frames, height=args.size, width=args.size, objects=(1, 3)),
+    )
     if pred.exists():
         shutil.rmtree(pred)
     copy_first_mask(data, pred)
-    if score(["--gt", str(data / "Annotations" / "480p"), "--pred", str(pred), "--images",
-              str(data / "JPEGImages" / "480p"), "--quiet"]) != 0:
+    if (
+        score(
+            [
+                "--gt",
+                str(data / "Annotations" / "480p"),
+                "--pred",
+                str(pred),
+                "--images",
+                str(data / "JPEGImages" / "480p"),
+                "--quiet",
+            ]
+        )
+        != 0
+    ):
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={profile}", f"--screenshot={args.out}", "--window-size=1200,1600",
-                        (pred / "report.html").resolve().as_uri()], check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={args.out}",
+                "--window-size=1200,1600",
+                (pred / "report.html").resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -53,9 +53,12 @@ def store(picture: np.ndarray, form: str) -> Image.Image:
     return image
 
 
-SOFT = ([("4x area", "4x", 0)] + [(f"blur {s}", "blur", s) for s in (0.5, 1, 2, 3)]
-        + [(f"bilinear x{k}", "bilinear", k) for k in (0.5, 1.5)]
-        + [(f"jpeg {q}", "jpeg", q) for q in (50, 75, 90, 98)])
+SOFT = (
+    [("4x area", "4x", 0)]
+    + [(f"blur {s}", "blur", s) for s in (0.5, 1, 2, 3)]
+    + [(f"bilinear x{k}", "bilinear", k) for k in (0.5, 1.5)]
+    + [(f"jpeg {q}", "jpeg", q) for q in (50, 75, 90, 98)]
+)
 
 
 def soften(ids: np.ndarray, form: str, how: str, amount: float) -> np.ndarray:
@@ -89,12 +92,12 @@ def many_small(rng, h=240, w=320) -> np.ndarray:
         nid += 1
     for _ in range(rng.integers(2, 6)):  # pairs of touching rectangles
         x, y, a, b = draw(w - 30), draw(h - 20), 3 + draw(12), 3 + draw(12)
-        m[y:y + b, x:x + a], m[y:y + b, x + a:x + 2 * a], nid = nid, nid + 1, nid + 2
+        m[y : y + b, x : x + a], m[y : y + b, x + a : x + 2 * a], nid = nid, nid + 1, nid + 2
     for _ in range(min(256 - nid, int(rng.integers(50, 201)))):  # specks of 1-3 px
         y, x = draw(h - 3), draw(w - 3)
         speck = rng.random((3, 3)) < rng.uniform(0.1, 0.4)
         speck[draw(3), draw(3)] = True
-        m[y:y + 3, x:x + 3][speck], nid = nid, nid + 1
+        m[y : y + 3, x : x + 3][speck], nid = nid, nid + 1
     return m.astype(np.int64)
 
 
@@ -114,16 +117,19 @@ def drawn(rng, h=240, w=320) -> Image.Image:
 
 def pil_down(big: Image.Image, form: str, resample) -> np.ndarray:
     picture, size = render(np.asarray(big).astype(np.int64), form), (big.width // 4, big.height // 4)
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(plane), "F").resize(size, resample))
-              for plane in (picture[..., None] if picture.ndim == 2 else picture).transpose(2, 0, 1)]
+    planes = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(plane), "F").resize(size, resample))
+        for plane in (picture[..., None] if picture.ndim == 2 else picture).transpose(2, 0, 1)
+    ]
     return planes[0] if picture.ndim == 2 else np.stack(planes, -1)
 
 
 def sources(quick: bool):  # (group, id map) of the clean masks that are also softened
-    for path in sorted(DAVIS_MINI.glob("Annotations/480p/*/*.png"))[::(50 if quick else 10)]:  # if present
+    for path in sorted(DAVIS_MINI.glob("Annotations/480p/*/*.png"))[:: (50 if quick else 10)]:  # if present
         yield "DAVIS 2016 (real)", (np.asarray(Image.open(path)) > 0).astype(np.int64)
-    for layout, objects, seed in itertools.product(("davis", "youtube", "generic"), ((1, 3), (5, 10)),
-                                                   range(1 if quick else 2)):
+    for layout, objects, seed in itertools.product(
+        ("davis", "youtube", "generic"), ((1, 3), (5, 10)), range(1 if quick else 2)
+    ):
         video = generate_video(1000 + seed, spec=layout_spec(layout, frames=8, height=256, width=256, objects=objects))
         yield from (("generated", video.masks[t].astype(np.int64)) for t in (0, 7))
 
@@ -140,8 +146,14 @@ def main(quick: bool) -> None:
     def record(case, form, image, void=None):
         s = mask_softness(image, void=void)
         cells[case, form].append(s.soft)
-        stats[case, form].append((len(s.mains), s.edge_values, s.edge_values - len(s.mains) + 1,
-                                  s.edge_values / max(1, s.edge_values + s.other_values)))
+        stats[case, form].append(
+            (
+                len(s.mains),
+                s.edge_values,
+                s.edge_values - len(s.mains) + 1,
+                s.edge_values / max(1, s.edge_values + s.other_values),
+            )
+        )
 
     clean, box = list(sources(quick)), np.ones((3, 3), np.uint8)
     for group, ids in clean:
@@ -185,11 +197,13 @@ def main(quick: bool) -> None:
     objects = generate_video(3, spec=spec).masks[0].astype(np.int64)
     davis = cv2.resize((clean[0][1] > 0).astype(np.uint8), (854, 480), interpolation=cv2.INTER_NEAREST)
     many = many_small(rng, 480, 854)
-    timed = {"clean 0/255": store(render(davis, "grey"), "grey"),  # (2 values: nothing to analyse)
-             "clean palette, 5 objects": store(render(objects, "palette-davis"), "palette-davis"),
-             "clean palette, many small objects": store(render(many, "palette-davis"), "palette-davis"),
-             "soft grey, 4x area": store(soften(objects, "grey", "4x", 0), "grey"),
-             "soft 16-bit, blur 3": store(soften(objects, "grey", "blur", 3), "grey16")}
+    timed = {
+        "clean 0/255": store(render(davis, "grey"), "grey"),  # (2 values: nothing to analyse)
+        "clean palette, 5 objects": store(render(objects, "palette-davis"), "palette-davis"),
+        "clean palette, many small objects": store(render(many, "palette-davis"), "palette-davis"),
+        "soft grey, 4x area": store(soften(objects, "grey", "4x", 0), "grey"),
+        "soft 16-bit, blur 3": store(soften(objects, "grey", "blur", 3), "grey16"),
+    }
     for name, image in timed.items():
         seconds = timeit.repeat(lambda: mask_softness(image), number=1, repeat=5)
         print(f"  {name}: {1000 * statistics.median(seconds):.1f}")

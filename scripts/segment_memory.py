@@ -34,8 +34,9 @@ from remn.runtime import process_memory  # noqa: E402
 def write_video(path: Path, frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     """Write the generated video (two objects, no distractors, no pixel noise) as MPEG-4; returns
     frame 0's labels."""
-    stream = SyntheticStream(seed, frames=frames, height=height, width=width, objects=(2, 2), distractors=(0, 0),
-                             noise=0.0)
+    stream = SyntheticStream(
+        seed, frames=frames, height=height, width=width, objects=(2, 2), distractors=(0, 0), noise=0.0
+    )
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
     for frame, _ in stream:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -63,9 +64,25 @@ def main() -> int:
     print(f"wrote {args.frames} frames of {args.width}x{args.height} in {time.perf_counter() - started:.0f} s")
 
     output = args.out / "segment"
-    command = [sys.executable, "-m", "remn", "segment", str(video), "--mask", str(args.out / "first.png"),
-               "--output", str(output), "--size", str(args.size), "--device", args.device, "--overwrite",
-               "--quiet", "memory.rrm=true", *args.overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "remn",
+        "segment",
+        str(video),
+        "--mask",
+        str(args.out / "first.png"),
+        "--output",
+        str(output),
+        "--size",
+        str(args.size),
+        "--device",
+        args.device,
+        "--overwrite",
+        "--quiet",
+        "memory.rrm=true",
+        *args.overrides,
+    ]
     child = subprocess.Popen(command, cwd=REPO)
     staging = output / STAGING / "masks"  # where remn segment writes its masks until it is done
     samples: list[tuple[int, int]] = []  # (frames written, rss KiB)
@@ -86,15 +103,27 @@ def main() -> int:
     peak = max(later)
     growth = 100.0 * (peak - reference) / reference
     record = json.loads((output / "segment.json").read_text())
-    result = {"frames": args.frames, "input": f"{args.width}x{args.height}", "processing_size": args.size,
-              "device": args.device, "rss_at_reference_mib": reference / 1024, "peak_rss_after_mib": peak / 1024,
-              "growth_percent": growth, "reference_frame": args.after, "model_fps": record["model_fps"],
-              "seconds": record["seconds"]}
+    result = {
+        "frames": args.frames,
+        "input": f"{args.width}x{args.height}",
+        "processing_size": args.size,
+        "device": args.device,
+        "rss_at_reference_mib": reference / 1024,
+        "peak_rss_after_mib": peak / 1024,
+        "growth_percent": growth,
+        "reference_frame": args.after,
+        "model_fps": record["model_fps"],
+        "seconds": record["seconds"],
+    }
     (args.out / "segment_memory.json").write_text(json.dumps(result, indent=1))
-    print(f"RSS after {args.after} frames: {reference / 1024:.0f} MiB; peak afterwards: {peak / 1024:.0f} MiB; "
-          f"growth {growth:+.2f}% (limit 5%)")
-    print(f"model FPS {record['model_fps']:.2f} on {args.device} at processing size {args.size}; "
-          f"whole run {record['seconds']:.0f} s")
+    print(
+        f"RSS after {args.after} frames: {reference / 1024:.0f} MiB; peak afterwards: {peak / 1024:.0f} MiB; "
+        f"growth {growth:+.2f}% (limit 5%)"
+    )
+    print(
+        f"model FPS {record['model_fps']:.2f} on {args.device} at processing size {args.size}; "
+        f"whole run {record['seconds']:.0f} s"
+    )
     return 0 if growth < 5 else 1
 
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 
@@ -26,8 +25,9 @@ REAL_DATA = Path(os.environ.get("REMN_REAL_DATA", REPO.parent / "shared" / "data
 DAVIS_MINI = REAL_DATA / "davis2016-mini"
 """Three real DAVIS 2016 sequences (blackswan among them), 480p, as distributed."""
 
-needs_davis_mini = pytest.mark.skipif(not DAVIS_MINI.is_dir(),
-                                      reason=f"{DAVIS_MINI} is not present (set REMN_REAL_DATA)")
+needs_davis_mini = pytest.mark.skipif(
+    not DAVIS_MINI.is_dir(), reason=f"{DAVIS_MINI} is not present (set REMN_REAL_DATA)"
+)
 
 
 def _seeded(build):

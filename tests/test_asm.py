@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remn.memory import AdaptiveSampling, FixedInterval, binary_object_masks, build_write_policy, object_variation
 from remn.config import load_config
+from remn.memory import AdaptiveSampling, FixedInterval, binary_object_masks, build_write_policy, object_variation
 
 H, W = 64, 64
 
@@ -21,7 +21,7 @@ def _prob(boxes: list[tuple[int, int, int, int] | None]) -> torch.Tensor:
     for i, box in enumerate(boxes):
         if box is not None:
             top, left, hh, ww = box
-            labels[top:top + hh, left:left + ww] = i + 1
+            labels[top : top + hh, left : left + ww] = i + 1
     return torch.nn.functional.one_hot(labels, len(boxes) + 1).permute(2, 0, 1).float()
 
 
@@ -87,8 +87,14 @@ def test_variation_values_for_translation_and_shape_change():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 20), st.integers(2, 20), st.integers(0, 20), st.integers(0, 20),
-       st.integers(-10, 10), st.integers(-10, 10))
+@given(
+    st.integers(2, 20),
+    st.integers(2, 20),
+    st.integers(0, 20),
+    st.integers(0, 20),
+    st.integers(-10, 10),
+    st.integers(-10, 10),
+)
 def test_pure_translation_changes_position_only(hh, ww, top, left, dy, dx):
     top, left = top + 12, left + 12  # keep both boxes inside the frame
     ref = binary_object_masks(_prob([(top, left, hh, ww)]), 1)

@@ -10,9 +10,10 @@ import sys
 
 import numpy as np
 import torch
-from conftest import REPO
 
 from remn.benchmark import BenchmarkClip
+
+from conftest import REPO
 
 
 def test_longer_video_starts_with_the_shorter_one():
@@ -27,13 +28,32 @@ def test_longer_video_starts_with_the_shorter_one():
 
 
 def test_quick_suite_measures_both_modes_at_both_lengths(tmp_path):
-    command = [sys.executable, "-m", "remn", "benchmark", "--quick", "--frames", "6",
-               "--height", "48", "--width", "64", "--warmup", "1", "--out", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "remn",
+        "benchmark",
+        "--quick",
+        "--frames",
+        "6",
+        "--height",
+        "48",
+        "--width",
+        "64",
+        "--warmup",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / "benchmark.json").read_text())
-    assert sorted((r["config"], r["frames"]) for r in data["runs"]) == \
-        [("remn", 6), ("remn", 18), ("stcn", 6), ("stcn", 18)]
+    assert sorted((r["config"], r["frames"]) for r in data["runs"]) == [
+        ("remn", 6),
+        ("remn", 18),
+        ("stcn", 6),
+        ("stcn", 18),
+    ]
     summary = data["summary"]
     # STCN mode with memory.mem_every=1 keeps every frame but the last; REMN's memory is bounded by RRM
     assert summary["stcn/1/18"]["bank_frames"] == 17 and summary["stcn/1/6"]["bank_frames"] == 5
@@ -43,9 +63,20 @@ def test_quick_suite_measures_both_modes_at_both_lengths(tmp_path):
     for name in ("fps_vs_length.png", "memory_vs_length.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the saved runs draw the same table again without measuring (the script is the same command)
-    again = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--report",
-                            str(tmp_path / "benchmark.json"), "--figures", str(tmp_path / "again")],
-                           capture_output=True, text=True, cwd=REPO, timeout=300)
+    again = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "benchmark.py"),
+            "--report",
+            str(tmp_path / "benchmark.json"),
+            "--figures",
+            str(tmp_path / "again"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert data["table"] in again.stdout
     assert (tmp_path / "again" / "fps_vs_length.png").exists()

@@ -35,8 +35,10 @@ def test_resblock_is_pre_activation_with_conv_shortcut():
 
 def _cbam_formula(cbam: CBAM, x: torch.Tensor) -> torch.Tensor:
     mlp = cbam.ChannelGate.mlp
+
     def shared(v):
         return F.linear(F.relu(F.linear(v, mlp[1].weight, mlp[1].bias)), mlp[3].weight, mlp[3].bias)
+
     avg = shared(x.mean(dim=(2, 3)))
     peak = shared(x.amax(dim=(2, 3)))
     x = x * torch.sigmoid(avg + peak)[:, :, None, None]

@@ -73,11 +73,14 @@ def test_wrappers_and_module_prefix_are_accepted(stcn_random_state, tmp_path):
     assert set(state) == set(stcn_random_state)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update({"extra.weight": torch.zeros(1)}), "does not have"),
-    (lambda s: s.pop("decoder.pred.bias"), "missing"),
-    (lambda s: s.update({"key_proj.key_proj.bias": torch.zeros(32)}), "shape"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update({"extra.weight": torch.zeros(1)}), "does not have"),
+        (lambda s: s.pop("decoder.pred.bias"), "missing"),
+        (lambda s: s.update({"key_proj.key_proj.bias": torch.zeros(32)}), "shape"),
+    ],
+)
 def test_checkpoints_that_do_not_fit_are_refused(stcn_model, stcn_random_state, change, message):
     state = dict(stcn_random_state)
     change(state)
@@ -160,8 +163,7 @@ def test_resnet50_weights_copy_into_key_encoder(stcn_model):
     assert torch.equal(enc["layer3.5.bn3.running_var"], source["layer3.5.bn3.running_var"])
 
 
-def test_one_loader_for_remn_and_stcn_weights_reports_what_it_did(stcn_model, remn_model, stcn_random_state,
-                                                                 tmp_path):
+def test_one_loader_for_remn_and_stcn_weights_reports_what_it_did(stcn_model, remn_model, stcn_random_state, tmp_path):
     stcn_file = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, stcn_file)
     report = load_network_weights(remn_model, stcn_file)

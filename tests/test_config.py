@@ -26,8 +26,12 @@ def test_stcn_config_switches_every_module_off():
 
 @pytest.mark.parametrize(
     "name, flags",
-    [("no_frm", (False, True, True)), ("no_asm", (True, False, True)), ("no_rrm", (True, True, False)),
-     ("frm_only", (True, False, False))],
+    [
+        ("no_frm", (False, True, True)),
+        ("no_asm", (True, False, True)),
+        ("no_rrm", (True, True, False)),
+        ("frm_only", (True, False, False)),
+    ],
 )
 def test_ablation_files(name, flags):
     cfg = load_config(CONFIGS / "ablation" / f"{name}.yaml")
@@ -38,8 +42,12 @@ def test_single_flag_ablations_change_exactly_one_field():
     base = dataclasses.asdict(load_config(CONFIGS / "remn.yaml"))
     for name in ("no_frm", "no_asm", "no_rrm"):
         cfg = dataclasses.asdict(load_config(CONFIGS / "ablation" / f"{name}.yaml"))
-        changed = [(section, key) for section in ("model", "memory", "runtime")
-                   for key in base[section] if base[section][key] != cfg[section][key]]
+        changed = [
+            (section, key)
+            for section in ("model", "memory", "runtime")
+            for key in base[section]
+            if base[section][key] != cfg[section][key]
+        ]
         assert len(changed) == 1, (name, changed)
 
 

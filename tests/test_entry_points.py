@@ -25,9 +25,24 @@ def test_train_and_eval_check_their_config():
 
 def test_demo_pipeline_at_a_tiny_size(tmp_path):
     work = tmp_path / "demo"
-    result = _run("scripts/demo.py", "--work", str(work), "--videos", "3", "--heldout", "2", "--frames", "6",
-                  "--size", "48", "--margin", "-100", "train.synthetic.iterations=2", "train.synthetic.milestones=[1]",
-                  "train.num_workers=0")
+    result = _run(
+        "scripts/demo.py",
+        "--work",
+        str(work),
+        "--videos",
+        "3",
+        "--heldout",
+        "2",
+        "--frames",
+        "6",
+        "--size",
+        "48",
+        "--margin",
+        "-100",
+        "train.synthetic.iterations=2",
+        "train.synthetic.milestones=[1]",
+        "train.num_workers=0",
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "| copy the first mask |" in result.stdout and "lead over the baseline" in result.stdout
     summary = json.loads((work / "learning_check.json").read_text())

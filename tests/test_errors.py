@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
 import remn
 from remn.errors import EXIT_FAILED, EXIT_NON_FINITE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
+
+from conftest import REPO
 
 DOC = (REPO / "docs" / "errors.md").read_text()
 SOURCES = sorted((REPO / "remn").rglob("*.py"))
@@ -33,8 +33,11 @@ def _string_constants() -> dict[str, str]:
     found: dict[str, str] = {}
     for path in SOURCES:
         for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
-                    and isinstance(node.value.value, str):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         found[target.id] = node.value.value
@@ -70,8 +73,16 @@ def _data_error_codes() -> dict[str, list[str]]:
 def test_every_data_error_code_is_in_the_docs():
     codes = _data_error_codes()
     # the collector sees codes of every module, given as constants and as literals
-    assert {"bad-layout", "truncated-video", "missing-sequence", "mask-beyond-video", "too-few-frames",
-            "size-mismatch", "unreadable-image", "no-frames"} <= set(codes)
+    assert {
+        "bad-layout",
+        "truncated-video",
+        "missing-sequence",
+        "mask-beyond-video",
+        "too-few-frames",
+        "size-mismatch",
+        "unreadable-image",
+        "no-frames",
+    } <= set(codes)
     missing = {code: where for code, where in codes.items() if f"`{code}`" not in DOC}
     assert not missing, f"codes used but not in docs/errors.md: {missing}"
 
@@ -88,8 +99,17 @@ def test_every_error_class_is_in_the_docs():
         importlib.import_module(module.name)
     classes = {cls for cls in _all_subclasses(REMNError) if cls.__module__.startswith("remn")}
     names = {cls.__name__ for cls in classes}
-    assert {"UsageError", "ConfigError", "DeviceError", "CheckpointError", "OutputError", "TrainingError",
-            "NonFiniteLossError", "LaunchError", "BatchSplitError"} <= names
+    assert {
+        "UsageError",
+        "ConfigError",
+        "DeviceError",
+        "CheckpointError",
+        "OutputError",
+        "TrainingError",
+        "NonFiniteLossError",
+        "LaunchError",
+        "BatchSplitError",
+    } <= names
     missing = sorted(name for name in names | {"DataError"} if f"`{name}`" not in DOC)
     assert not missing, f"error classes not named in docs/errors.md: {missing}"
     for cls in classes:  # each has one of the documented statuses
@@ -109,8 +129,12 @@ def test_the_exit_status_table_lists_every_status():
 def test_configuration_errors_are_one_line_naming_the_setting():
     from remn.config import ConfigError, load_config
 
-    for override, named in (("memory.topk=10", "memory.topk"), ("memory.rrm=maybe", "memory.rrm"),
-                            ("train.stages=[static", "train.stages=[static"), ("inference.size=0", "inference.size")):
+    for override, named in (
+        ("memory.topk=10", "memory.topk"),
+        ("memory.rrm=maybe", "memory.rrm"),
+        ("train.stages=[static", "train.stages=[static"),
+        ("inference.size=0", "inference.size"),
+    ):
         with pytest.raises(ConfigError) as caught:
             load_config("stcn", [override])
         text = str(caught.value)
@@ -186,53 +210,161 @@ def data(tmp_path_factory) -> dict[str, Path]:
     runs = root / "runs"
     (runs / "mine").mkdir(parents=True)
     (runs / "mine" / "notes.txt").write_text("the user's own file\n")
-    return {"root": root, "generic": root / "generic", "davis": root / "davis", "mine": mine, "runs": runs,
-            "missing": root / "does-not-exist", "video": root / "generic" / "JPEGImages" / "syn0000",
-            "mask": root / "generic" / "Annotations" / "syn0000" / "frame_1.png"}
+    return {
+        "root": root,
+        "generic": root / "generic",
+        "davis": root / "davis",
+        "mine": mine,
+        "runs": runs,
+        "missing": root / "does-not-exist",
+        "video": root / "generic" / "JPEGImages" / "syn0000",
+        "mask": root / "generic" / "Annotations" / "syn0000" / "frame_1.png",
+    }
 
 
-TRAIN = ["train.num_workers=0", "train.main.iterations=1", "train.main.batch_size=1", "train.main.milestones=[1]",
-         "data.crop_size=32", "runtime.device=cpu", "--no-progress"]
+TRAIN = [
+    "train.num_workers=0",
+    "train.main.iterations=1",
+    "train.main.batch_size=1",
+    "train.main.milestones=[1]",
+    "data.crop_size=32",
+    "runtime.device=cpu",
+    "--no-progress",
+]
 
 CASES = {
     # name: (command line with {placeholders} of the data fixture, exit status, text the error line names)
-    "segment: missing input": (["-m", "remn", "segment", "{missing}", "--mask", "{mask}", "--output", "{root}/o1"],
-                               1, "{missing}"),
-    "segment: output folder holding a user's file": (["-m", "remn", "segment", "{video}", "--mask", "{mask}",
-                                                      "--output", "{mine}"], 1, "{mine}: holds files"),
-    "segment: bad override": (["-m", "remn", "segment", "{video}", "--mask", "{mask}", "--output", "{root}/o2",
-                               "memory.topk=3"], 2, "memory.topk"),
-    "segment: missing checkpoint": (["-m", "remn", "segment", "{video}", "--mask", "{mask}", "--output",
-                                     "{root}/o3", "--checkpoint", "{missing}.pth"], 1, "{missing}.pth"),
-    "eval: missing data root": (["eval.py", "--benchmark", "generic", "--data-root", "{missing}", "--output",
-                                 "{root}/o4"], 1, "{missing}: dataset root not found"),
-    "eval: unknown benchmark": (["eval.py", "--benchmark", "davis2099", "--data-root", "{generic}", "--output",
-                                 "{root}/o5"], 2, "davis2099"),
-    "eval: bad override": (["eval.py", "--benchmark", "generic", "--data-root", "{generic}", "--output", "{root}/o6",
-                            "memory.topk=3"], 2, "memory.topk"),
-    "eval: missing checkpoint": (["eval.py", "--benchmark", "generic", "--data-root", "{generic}", "--output",
-                                  "{root}/o7", "--checkpoint", "{missing}.pth"], 1, "{missing}.pth"),
-    "eval: output folder holding a user's file": (["eval.py", "--benchmark", "generic", "--data-root", "{generic}",
-                                                   "--output", "{mine}", "--quiet"], 1, "{mine}: holds files"),
+    "segment: missing input": (
+        ["-m", "remn", "segment", "{missing}", "--mask", "{mask}", "--output", "{root}/o1"],
+        1,
+        "{missing}",
+    ),
+    "segment: output folder holding a user's file": (
+        ["-m", "remn", "segment", "{video}", "--mask", "{mask}", "--output", "{mine}"],
+        1,
+        "{mine}: holds files",
+    ),
+    "segment: bad override": (
+        ["-m", "remn", "segment", "{video}", "--mask", "{mask}", "--output", "{root}/o2", "memory.topk=3"],
+        2,
+        "memory.topk",
+    ),
+    "segment: missing checkpoint": (
+        [
+            "-m",
+            "remn",
+            "segment",
+            "{video}",
+            "--mask",
+            "{mask}",
+            "--output",
+            "{root}/o3",
+            "--checkpoint",
+            "{missing}.pth",
+        ],
+        1,
+        "{missing}.pth",
+    ),
+    "eval: missing data root": (
+        ["eval.py", "--benchmark", "generic", "--data-root", "{missing}", "--output", "{root}/o4"],
+        1,
+        "{missing}: dataset root not found",
+    ),
+    "eval: unknown benchmark": (
+        ["eval.py", "--benchmark", "davis2099", "--data-root", "{generic}", "--output", "{root}/o5"],
+        2,
+        "davis2099",
+    ),
+    "eval: bad override": (
+        ["eval.py", "--benchmark", "generic", "--data-root", "{generic}", "--output", "{root}/o6", "memory.topk=3"],
+        2,
+        "memory.topk",
+    ),
+    "eval: missing checkpoint": (
+        [
+            "eval.py",
+            "--benchmark",
+            "generic",
+            "--data-root",
+            "{generic}",
+            "--output",
+            "{root}/o7",
+            "--checkpoint",
+            "{missing}.pth",
+        ],
+        1,
+        "{missing}.pth",
+    ),
+    "eval: output folder holding a user's file": (
+        ["eval.py", "--benchmark", "generic", "--data-root", "{generic}", "--output", "{mine}", "--quiet"],
+        1,
+        "{mine}: holds files",
+    ),
     "train: bad override": (["train.py", *TRAIN, "train.run_dir={runs}", "memory.topk=3"], 2, "memory.topk"),
-    "train: missing data roots": (["train.py", *TRAIN, "train.run_dir={runs}", "data.davis_root={missing}",
-                                   "data.youtube_root={missing}"], 1, "data.davis_root ({missing})"),
-    "train: missing initial weights": (["train.py", *TRAIN, "train.run_dir={runs}", "data.davis_root={davis}",
-                                        "data.youtube_root={missing}", "--run-name", "w",
-                                        "--load-weights", "{missing}.pth"], 1, "{missing}.pth"),
-    "train: run folder holding a user's file": (["train.py", *TRAIN, "train.run_dir={runs}",
-                                                 "data.davis_root={davis}", "data.youtube_root={missing}",
-                                                 "--run-name", "mine"], 1, "{runs}/mine: holds files"),
-    "score: missing ground truth": (["-m", "remn", "score", "--gt", "{missing}", "--pred",
-                                     "{generic}/GroundTruth", "--quiet"], 1, "{missing}: ground-truth folder"),
-    "score: missing sequence list": (["-m", "remn", "score", "--gt", "{generic}/GroundTruth", "--pred",
-                                      "{generic}/GroundTruth", "--sequences", "{missing}.txt", "--quiet"],
-                                     2, "{missing}.txt"),
-    "generate: output folder holding a user's file": (["-m", "remn", "generate", "{mine}", "--videos", "1",
-                                                        "--frames", "2", "--size", "32", "32", "--quiet"],
-                                                       1, "{mine}: holds files"),
-    "generate: bad option value": (["-m", "remn", "generate", "{root}/o8", "--videos", "1", "--frames", "0",
-                                     "--quiet"], 2, "--frames"),
+    "train: missing data roots": (
+        ["train.py", *TRAIN, "train.run_dir={runs}", "data.davis_root={missing}", "data.youtube_root={missing}"],
+        1,
+        "data.davis_root ({missing})",
+    ),
+    "train: missing initial weights": (
+        [
+            "train.py",
+            *TRAIN,
+            "train.run_dir={runs}",
+            "data.davis_root={davis}",
+            "data.youtube_root={missing}",
+            "--run-name",
+            "w",
+            "--load-weights",
+            "{missing}.pth",
+        ],
+        1,
+        "{missing}.pth",
+    ),
+    "train: run folder holding a user's file": (
+        [
+            "train.py",
+            *TRAIN,
+            "train.run_dir={runs}",
+            "data.davis_root={davis}",
+            "data.youtube_root={missing}",
+            "--run-name",
+            "mine",
+        ],
+        1,
+        "{runs}/mine: holds files",
+    ),
+    "score: missing ground truth": (
+        ["-m", "remn", "score", "--gt", "{missing}", "--pred", "{generic}/GroundTruth", "--quiet"],
+        1,
+        "{missing}: ground-truth folder",
+    ),
+    "score: missing sequence list": (
+        [
+            "-m",
+            "remn",
+            "score",
+            "--gt",
+            "{generic}/GroundTruth",
+            "--pred",
+            "{generic}/GroundTruth",
+            "--sequences",
+            "{missing}.txt",
+            "--quiet",
+        ],
+        2,
+        "{missing}.txt",
+    ),
+    "generate: output folder holding a user's file": (
+        ["-m", "remn", "generate", "{mine}", "--videos", "1", "--frames", "2", "--size", "32", "32", "--quiet"],
+        1,
+        "{mine}: holds files",
+    ),
+    "generate: bad option value": (
+        ["-m", "remn", "generate", "{root}/o8", "--videos", "1", "--frames", "0", "--quiet"],
+        2,
+        "--frames",
+    ),
 }
 
 
@@ -244,8 +376,14 @@ def test_bad_input_gives_one_error_line_and_the_documented_status(case, data):
     if command[1].endswith(".py"):
         command[1] = str(REPO / command[1])
     before = sorted(p.name for p in data["root"].iterdir())
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
     assert named.format(**fill) in errors[0], errors[0]

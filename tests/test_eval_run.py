@@ -9,12 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
 from remn.cli import eval as eval_script  # what eval.py runs
 from remn.data.masks import read_mask
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.evaluation.benchmarks import load_benchmarks
+
+from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
 FAST = ["inference.size=64"]
 
@@ -25,8 +26,16 @@ def _eval(*args: str) -> int:
 
 def test_registry_has_every_benchmark_of_the_issue():
     benchmarks = load_benchmarks()
-    assert set(benchmarks) >= {"davis2016-val", "davis2017-val", "davis2017-test-dev", "youtube2018-valid",
-                               "youtube2019-valid", "long-time", "long-time-x3", "generic"}
+    assert set(benchmarks) >= {
+        "davis2016-val",
+        "davis2017-val",
+        "davis2017-test-dev",
+        "youtube2018-valid",
+        "youtube2019-valid",
+        "long-time",
+        "long-time-x3",
+        "generic",
+    }
     assert "memory.mem_every=3" in benchmarks["davis2017-test-dev"].protocol
     assert "memory.interval_mode=relative" in benchmarks["youtube2019-valid"].protocol
     assert benchmarks["long-time-x3"].repeat == 3 and benchmarks["long-time"].sparse
@@ -37,8 +46,20 @@ def test_davis2016_mini_end_to_end(tmp_path):
     subset = tmp_path / "subset.txt"
     subset.write_text("car-shadow\n")
     out = tmp_path / "out"
-    assert _eval("--benchmark", "davis2016-val", "--data-root", str(DAVIS_MINI), "--output", str(out),
-                 "--subset", str(subset), *FAST) == 0
+    assert (
+        _eval(
+            "--benchmark",
+            "davis2016-val",
+            "--data-root",
+            str(DAVIS_MINI),
+            "--output",
+            str(out),
+            "--subset",
+            str(subset),
+            *FAST,
+        )
+        == 0
+    )
     masks = sorted((out / "car-shadow").iterdir())
     assert len(masks) == 40
     labels, info = read_mask(masks[5])
@@ -57,15 +78,22 @@ def test_davis2016_mini_end_to_end(tmp_path):
 @pytest.fixture(scope="module")
 def youtube_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("yt") / "youtube"
-    write_dataset(root, layout="youtube", videos=3, seed=11, val_fraction=0.67, workers=1, progress=False,
-                  spec=layout_spec("youtube", frames=16, height=48, width=64, enter_late=1.0))
+    write_dataset(
+        root,
+        layout="youtube",
+        videos=3,
+        seed=11,
+        val_fraction=0.67,
+        workers=1,
+        progress=False,
+        spec=layout_spec("youtube", frames=16, height=48, width=64, enter_late=1.0),
+    )
     return root
 
 
 def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
     out = tmp_path / "out"
-    assert _eval("--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out),
-                 *FAST) == 0
+    assert _eval("--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST) == 0
     meta = json.loads((youtube_set / "valid" / "meta.json").read_text())["videos"]
     assert len(meta) == 2
     for name, entry in meta.items():
@@ -142,14 +170,34 @@ def test_existing_output_is_kept_and_an_interrupted_run_resumes(youtube_set, tmp
 
 def test_generic_set_scored_against_its_ground_truth(tmp_path):
     root = tmp_path / "generic"
-    write_dataset(root, layout="generic", videos=1, seed=3, workers=1, progress=False,
-                  spec=layout_spec("generic", frames=10, height=48, width=64))
+    write_dataset(
+        root,
+        layout="generic",
+        videos=1,
+        seed=3,
+        workers=1,
+        progress=False,
+        spec=layout_spec("generic", frames=10, height=48, width=64),
+    )
     out = tmp_path / "out"
-    assert _eval("--benchmark", "generic", "--data-root", str(root), "--output", str(out),
-                 "--gt", str(root / "GroundTruth"), *FAST) == 0
+    assert (
+        _eval(
+            "--benchmark",
+            "generic",
+            "--data-root",
+            str(root),
+            "--output",
+            str(out),
+            "--gt",
+            str(root / "GroundTruth"),
+            *FAST,
+        )
+        == 0
+    )
     video = next((root / "JPEGImages").iterdir()).name
-    assert sorted(p.stem for p in (out / video).iterdir()) == \
-        sorted(p.stem for p in (root / "JPEGImages" / video).iterdir())
+    assert sorted(p.stem for p in (out / video).iterdir()) == sorted(
+        p.stem for p in (root / "JPEGImages" / video).iterdir()
+    )
     assert (out / "global_results-generic.csv").is_file()
     report = (out / "report.html").read_text(encoding="utf-8")  # swapped in with the rest of the run
     assert f'data-sequence="{video}"' in report and "report.html" in (out / ".remn-output.json").read_text()
@@ -161,15 +209,34 @@ def test_unknown_benchmark_and_bad_checkpoint_fail_clearly(tmp_path, capsys):
     assert "unknown benchmark 'davis2099'" in capsys.readouterr().err
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    assert _eval("--benchmark", "generic", "--data-root", str(tmp_path), "--output", str(tmp_path / "o"),
-                 "--checkpoint", str(bad)) == 1
+    assert (
+        _eval(
+            "--benchmark",
+            "generic",
+            "--data-root",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "o"),
+            "--checkpoint",
+            str(bad),
+        )
+        == 1
+    )
     assert "cannot read checkpoint" in capsys.readouterr().err
 
 
 def test_davis_test_dev_gets_a_zip_of_its_result_folder(tmp_path):
     root = tmp_path / "test-dev"
-    write_dataset(root, layout="davis", videos=2, seed=4, val_fraction=1.0, workers=1, progress=False,
-                  spec=layout_spec("davis", frames=6, height=48, width=64))
+    write_dataset(
+        root,
+        layout="davis",
+        videos=2,
+        seed=4,
+        val_fraction=1.0,
+        workers=1,
+        progress=False,
+        spec=layout_spec("davis", frames=6, height=48, width=64),
+    )
     sets = root / "ImageSets" / "2017"
     (sets / "test-dev.txt").write_text((sets / "val.txt").read_text())
     out = tmp_path / "out"
@@ -190,11 +257,29 @@ def test_sigterm_in_a_child_keeps_the_finished_videos_and_the_rerun_completes(tm
     import time
 
     root = tmp_path / "davis"
-    write_dataset(root, layout="davis", videos=4, seed=8, val_fraction=1.0, workers=1, progress=False,
-                  spec=layout_spec("davis", frames=30, height=48, width=64))
+    write_dataset(
+        root,
+        layout="davis",
+        videos=4,
+        seed=8,
+        val_fraction=1.0,
+        workers=1,
+        progress=False,
+        spec=layout_spec("davis", frames=30, height=48, width=64),
+    )
     out = tmp_path / "out"
-    command = [sys.executable, "eval.py", "--benchmark", "davis2017-val", "--data-root", str(root), "--output",
-               str(out), "--quiet", "inference.size=64"]
+    command = [
+        sys.executable,
+        "eval.py",
+        "--benchmark",
+        "davis2017-val",
+        "--data-root",
+        str(root),
+        "--output",
+        str(out),
+        "--quiet",
+        "inference.size=64",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     staged = out / ".remn-staging"
@@ -221,8 +306,15 @@ def test_a_soft_input_mask_is_refused_and_read_with_mask_snap(tmp_path, capsys):
     from PIL import Image
 
     root = tmp_path / "generic"
-    write_dataset(root, layout="generic", videos=1, seed=3, workers=1, progress=False,
-                  spec=layout_spec("generic", frames=6, height=96, width=128, objects=(2, 2)))
+    write_dataset(
+        root,
+        layout="generic",
+        videos=1,
+        seed=3,
+        workers=1,
+        progress=False,
+        spec=layout_spec("generic", frames=6, height=96, width=128, objects=(2, 2)),
+    )
     video = next((root / "Annotations").iterdir())
     first = sorted(video.iterdir())[0]
     labels, _ = read_mask(first)

@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +25,8 @@ from remn.inference import InferenceCore
 from remn.memory import FixedInterval, MemoryBank
 from remn.model import build_model
 from remn.model.memory_read import affinity_logits, read_memory, topk_affinity, topk_readout, topk_softmax
+
+from conftest import REPO
 
 CK, CV = 8, 6
 
@@ -40,8 +41,14 @@ def _memory(seed: int, frames: int, h: int, w: int, objects: int = 2):
 
 # ------------------------------------------------------------------ the read
 @settings(max_examples=40, deadline=None)
-@given(frames=st.integers(1, 9), h=st.integers(1, 4), w=st.integers(1, 5), k=st.integers(1, 30),
-       chunk=st.integers(0, 23), seed=st.integers(0, 2**31 - 1))
+@given(
+    frames=st.integers(1, 9),
+    h=st.integers(1, 4),
+    w=st.integers(1, 5),
+    k=st.integers(1, 30),
+    chunk=st.integers(0, 23),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_chunked_gathered_read_equals_the_dense_read(frames, h, w, k, chunk, seed):
     # chunk sizes cover: no chunking (0), chunks smaller than k, M not divisible by the chunk
     mk, mv, qk = _memory(seed, frames, h, w)
@@ -106,7 +113,7 @@ def test_preallocated_bank_holds_and_reads_what_concatenation_would():
         order = permanent + working
         keys = torch.stack([f[0] for f in order], dim=1)
         values = torch.stack([f[1] for f in order], dim=2)
-        assert torch.equal(bank._permanent.keys, keys[:, :len(permanent)])
+        assert torch.equal(bank._permanent.keys, keys[:, : len(permanent)])
         assert torch.equal(bank._store.key_view(0, len(bank)), keys)
         assert torch.equal(bank._store.value_view(0, len(bank)), values)
         for gather in (True, False):
@@ -157,10 +164,11 @@ def _clip(frames: int = 8, height: int = 64, width: int = 96):
     for t in range(frames):
         image = background.copy()
         labels = np.zeros((height, width), dtype=np.int64)
-        for obj, (top, left, colour) in enumerate([(8 + t, 10 + 2 * t, (230, 40, 40)),
-                                                   (34 - t, 60 - 2 * t, (40, 60, 220))], start=1):
-            image[top:top + 18, left:left + 18] = colour
-            labels[top:top + 18, left:left + 18] = obj
+        for obj, (top, left, colour) in enumerate(
+            [(8 + t, 10 + 2 * t, (230, 40, 40)), (34 - t, 60 - 2 * t, (40, 60, 220))], start=1
+        ):
+            image[top : top + 18, left : left + 18] = colour
+            labels[top : top + 18, left : left + 18] = obj
         images.append(image.clip(0, 255).astype(np.uint8))
         first = labels if first is None else first
     return images, first
@@ -210,18 +218,26 @@ def plain_labels(decisive_model):
     return _labels(decisive_model, *PLAIN)
 
 
-FLOAT32_FAST_PATHS = pytest.mark.parametrize("overrides", [
-    ("inference.topk_gather=true", "inference.batch_objects=false"),
-    ("inference.topk_gather=true", "inference.chunk_size={chunk}", "inference.batch_objects=false"),
-    ("inference.topk_gather=false", "inference.batch_objects=true"),
-    (),  # the defaults
-], ids=["gather", "gather-chunked", "batch-objects", "defaults"])
+FLOAT32_FAST_PATHS = pytest.mark.parametrize(
+    "overrides",
+    [
+        ("inference.topk_gather=true", "inference.batch_objects=false"),
+        ("inference.topk_gather=true", "inference.chunk_size={chunk}", "inference.batch_objects=false"),
+        ("inference.topk_gather=false", "inference.batch_objects=true"),
+        (),  # the defaults
+    ],
+    ids=["gather", "gather-chunked", "batch-objects", "defaults"],
+)
 
 
-@pytest.mark.parametrize("overrides", [
-    ("inference.topk_gather=true", "inference.batch_objects=false"),
-    ("inference.topk_gather=true", "inference.chunk_size={chunk}", "inference.batch_objects=false"),
-], ids=["gather", "gather-chunked"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("inference.topk_gather=true", "inference.batch_objects=false"),
+        ("inference.topk_gather=true", "inference.chunk_size={chunk}", "inference.batch_objects=false"),
+    ],
+    ids=["gather", "gather-chunked"],
+)
 def test_float32_memory_reads_agree_with_the_plain_core(decisive_model, plain_labels, overrides):
     # through the memory loop: the memory grows to about 190 positions, read in chunks of 64.
     # Only the read paths are compared this way. batch_objects (and the defaults, which include
@@ -261,10 +277,14 @@ def test_channels_last_agrees_with_the_plain_core(decisive_model):
                 module.to(memory_format=torch.contiguous_format)
 
 
-@pytest.mark.parametrize("overrides", [
-    ("runtime.precision=bf16",),
-    ("runtime.precision=bf16", "inference.topk_gather=true", "inference.batch_objects=true"),
-], ids=["bf16", "bf16-defaults"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("runtime.precision=bf16",),
+        ("runtime.precision=bf16", "inference.topk_gather=true", "inference.batch_objects=true"),
+    ],
+    ids=["bf16", "bf16-defaults"],
+)
 def test_bf16_agrees_with_the_plain_fp32_core(decisive_model, overrides):
     # bf16 rounds every layer; through a memory that feeds on its own predictions a random
     # network turns that into chaos, so each frame is compared against the same annotated memory
@@ -286,8 +306,12 @@ def test_fast_paths_on_by_default_are_the_exact_ones():
     # the defaults change only the order of float32 sums; channels-last and bf16 round
     # differently and are asked for (inference.channels_last, runtime.precision)
     defaults = InferenceConfig()
-    assert (defaults.topk_gather, defaults.batch_objects, defaults.chunk_size, defaults.channels_last) == \
-        (True, True, 0, False)
+    assert (defaults.topk_gather, defaults.batch_objects, defaults.chunk_size, defaults.channels_last) == (
+        True,
+        True,
+        0,
+        False,
+    )
 
 
 def test_compile_and_cuda_graphs_are_off_by_default_and_graphs_need_cuda(remn_model):
@@ -299,8 +323,9 @@ def test_compile_and_cuda_graphs_are_off_by_default_and_graphs_need_cuda(remn_mo
     assert all(getattr(fn, "__self__", None) is core.stages for fn in core.stages.stages.values())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        graphed = InferenceCore(remn_model, load_config(REPO / "configs" / "remn.yaml",
-                                                        ["inference.size=-1", "inference.cuda_graphs=true"]))
+        graphed = InferenceCore(
+            remn_model, load_config(REPO / "configs" / "remn.yaml", ["inference.size=-1", "inference.cuda_graphs=true"])
+        )
     assert any("cuda_graphs needs a CUDA device" in str(w.message) for w in caught)
     assert all(getattr(fn, "__self__", None) is graphed.stages for fn in graphed.stages.stages.values())
     images, first = _clip(frames=3)
@@ -316,8 +341,9 @@ def test_compiled_stages_compute_the_plain_probabilities(decisive_model):
     torch._dynamo.reset()
     try:
         reference = _segment(decisive_model, fixed_memory=True)[1]
-        compiled = _segment(decisive_model, "inference.compile=true", "inference.compile_backend=eager",
-                            fixed_memory=True)[1]
+        compiled = _segment(
+            decisive_model, "inference.compile=true", "inference.compile_backend=eager", fixed_memory=True
+        )[1]
     finally:
         torch._dynamo.reset()
     np.testing.assert_allclose(compiled, reference, atol=1e-5)

@@ -75,8 +75,13 @@ def test_gradients_reach_gate_and_convolutions():
     with torch.no_grad():
         frm.gate.fill_(0.5)  # as after the first optimiser step
     frm(key, mask).pow(2).sum().backward()
-    for param in (frm.gate, frm.attention_conv.weight, frm.attention_conv.bias, frm.weight_conv.weight,
-                  frm.weight_conv.bias):
+    for param in (
+        frm.gate,
+        frm.attention_conv.weight,
+        frm.attention_conv.bias,
+        frm.weight_conv.weight,
+        frm.weight_conv.bias,
+    ):
         assert param.grad is not None and float(param.grad.abs().sum()) > 0
 
 

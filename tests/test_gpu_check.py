@@ -12,10 +12,11 @@ import sys
 import time
 
 import pytest
-from conftest import REPO
 
 from remn.benchmark.gpu_check import CHECKS, make_settings, rows_markdown, run_checks, summary_table
 from remn.benchmark.gpu_check import workers as gpu_workers
+
+from conftest import REPO
 
 
 def _script():
@@ -29,8 +30,14 @@ def _script():
 def test_tiny_rehearsal_runs_every_check_and_writes_the_report(tmp_path):
     out = tmp_path / "check"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--out", str(out), "--device",
-                           "cpu", "--tiny"], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--out", str(out), "--device", "cpu", "--tiny"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "gpu_check.json").read_text())
     checks = report["checks"]
@@ -49,8 +56,12 @@ def test_tiny_rehearsal_runs_every_check_and_writes_the_report(tmp_path):
     assert len(agreement) == 2 and all(0 <= r["label_agreement"] <= 1 and r["max_prob_diff"] >= 0 for r in agreement)
     settings = report["settings"]
     lengths = {"short": settings["length"], "long": 3 * settings["length"]}
-    expected = {(c, v, k, n) for c, v in (("remn", "bf16"), ("stcn", "bf16"), ("remn", "channels_last"))
-                for k in (1, 3) for n in lengths}
+    expected = {
+        (c, v, k, n)
+        for c, v in (("remn", "bf16"), ("stcn", "bf16"), ("remn", "channels_last"))
+        for k in (1, 3)
+        for n in lengths
+    }
     speed = checks["speed"]["rows"]
     assert {(r["config"], r["variant"], r["objects"], r["length"]) for r in speed} == expected
     for row in speed + checks["compile"]["rows"]:
@@ -90,6 +101,7 @@ def _fake(kind: str):
             print("last words of a crash")
             os._exit(3)
         result.row({"what": "fine"})
+
     return check
 
 

@@ -7,15 +7,16 @@ import gc
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 
 from remn.config import load_config
 from remn.data.masks import save_image, save_mask
 from remn.data.synthetic import SyntheticStream
-from remn.data.vos import GenericDataset
 from remn.data.video import Frame
+from remn.data.vos import GenericDataset
 from remn.inference import InferenceCore, ObjectManager, UnknownObjectError, processing_size, segment_video
 from remn.runtime import process_memory
+
+from conftest import REPO
 
 
 def _cfg(name: str, *overrides: str):
@@ -30,7 +31,7 @@ def _clip(frames: int, height: int, width: int, seed: int = 0) -> list[np.ndarra
 
 def _square(height: int, width: int, top: int, left: int, size: int, value: int, out=None) -> np.ndarray:
     out = np.zeros((height, width), dtype=np.int64) if out is None else out
-    out[top:top + size, left:left + size] = value
+    out[top : top + size, left : left + size] = value
     return out
 
 
@@ -119,8 +120,10 @@ def test_streaming_equals_the_whole_video_wrapper(remn_model, tmp_path):
     save_mask(root / "Annotations" / "clip" / "f4.png", _square(40, 56, 22, 30, 12, 11))
     video = GenericDataset(root).video("clip")
     cfg = _cfg("remn")
-    wrapped = [(done.index, done.ids, done.labels) for done in segment_video(InferenceCore(remn_model, cfg), video,
-                                                                              video.num_steps)]
+    wrapped = [
+        (done.index, done.ids, done.labels)
+        for done in segment_video(InferenceCore(remn_model, cfg), video, video.num_steps)
+    ]
     core = InferenceCore(remn_model, cfg)
     streamed = []
     for frame in video:
@@ -154,12 +157,15 @@ def test_given_mask_of_the_wrong_size_is_refused(remn_model):
 
 
 # ------------------------------------------------------------- memory schedule
-@pytest.mark.parametrize("mode, annotate_at, expected", [
-    # DAVIS: absolute frame indices that are multiples of 5, never the last frame
-    ("absolute", (), [0, 5, 10]),
-    # YouTube-VOS: 5 frames after the last write, the count restarting at an annotated frame
-    ("relative", (7,), [0, 5, 7, 12]),
-])
+@pytest.mark.parametrize(
+    "mode, annotate_at, expected",
+    [
+        # DAVIS: absolute frame indices that are multiples of 5, never the last frame
+        ("absolute", (), [0, 5, 10]),
+        # YouTube-VOS: 5 frames after the last write, the count restarting at an annotated frame
+        ("relative", (7,), [0, 5, 7, 12]),
+    ],
+)
 def test_stcn_mode_reproduces_stcn_memory_schedule(stcn_model, stcn_random_state, mode, annotate_at, expected):
     import copy
 
@@ -244,8 +250,10 @@ def test_rrm_keeps_the_bank_and_process_memory_bounded_over_2000_frames(remn_mod
     assert len(core.bank.reductions) > 100
     assert core.bank.num_permanent == 1
     growth = (rss[1999] - rss[200]) / rss[200]
-    print(f"process memory: {rss[200] / 2**20:.1f} MiB at frame 200, {rss[1999] / 2**20:.1f} MiB at 2000 "
-          f"({100 * growth:+.2f}%)")
+    print(
+        f"process memory: {rss[200] / 2**20:.1f} MiB at frame 200, {rss[1999] / 2**20:.1f} MiB at 2000 "
+        f"({100 * growth:+.2f}%)"
+    )
     assert growth < 0.05
 
 

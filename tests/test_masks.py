@@ -8,13 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DAVIS_MINI, needs_davis_mini
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from remn.data import check
 from remn.cli.check import main as check_command
+from remn.data import check
 from remn.data.masks import (
     DAVIS_PALETTE,
     IDS_ABOVE_255,
@@ -29,6 +28,8 @@ from remn.data.masks import (
 )
 from remn.data.synthetic import layout_spec, write_dataset
 from remn.data.vos import DAVIS2017
+
+from conftest import DAVIS_MINI, needs_davis_mini
 
 PALETTE = np.frombuffer(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)
 H, W = 96, 128
@@ -45,8 +46,16 @@ def objects(seed: int, count: int, scale: int = 1) -> np.ndarray:
         cx, cy = rng.uniform(0.2, 0.8) * W * scale, rng.uniform(0.2, 0.8) * H * scale
         radius = rng.uniform(0.15, 0.3) * H * scale
         if rng.random() < 0.5:
-            cv2.ellipse(ids, (int(cx), int(cy)), (int(radius), int(radius * rng.uniform(0.6, 1))),
-                        float(rng.uniform(0, 180)), 0, 360, i, -1)
+            cv2.ellipse(
+                ids,
+                (int(cx), int(cy)),
+                (int(radius), int(radius * rng.uniform(0.6, 1))),
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                i,
+                -1,
+            )
         else:
             turns = np.linspace(0, 2 * np.pi, 6, endpoint=False) + rng.uniform(-0.4, 0.4, 6)
             reach = radius * rng.uniform(0.6, 1, 6)
@@ -105,8 +114,9 @@ def many_small(seed: int, specks: int) -> np.ndarray:
     pick = lambda low, high=None: int(rng.integers(low, high))  # noqa: E731
     ids, next_id = np.zeros((H, W), np.int32), 1
     for _ in range(pick(1, 5)):
-        cv2.ellipse(ids, (pick(W), pick(H)), (pick(8, 40), pick(8, 30)), float(rng.uniform(0, 180)), 0, 360,
-                    next_id, -1)
+        cv2.ellipse(
+            ids, (pick(W), pick(H)), (pick(8, 40), pick(8, 30)), float(rng.uniform(0, 180)), 0, 360, next_id, -1
+        )
         next_id += 1
     for _ in range(pick(1, 6)):  # poles
         x, y = pick(W), pick(H)
@@ -114,13 +124,13 @@ def many_small(seed: int, specks: int) -> np.ndarray:
         next_id += 1
     for _ in range(pick(1, 4)):  # touching rectangles
         x, y, a, b = pick(W - 24), pick(H - 12), pick(3, 12), pick(3, 12)
-        ids[y:y + b, x:x + a], ids[y:y + b, x + a:x + 2 * a] = next_id, next_id + 1
+        ids[y : y + b, x : x + a], ids[y : y + b, x + a : x + 2 * a] = next_id, next_id + 1
         next_id += 2
     for _ in range(min(specks, 255 - next_id)):
         y, x = pick(H - 3), pick(W - 3)
         shape = rng.random((3, 3)) < rng.uniform(0.1, 0.5)
         shape[pick(3), pick(3)] = True
-        ids[y:y + 3, x:x + 3][shape] = next_id
+        ids[y : y + 3, x : x + 3][shape] = next_id
         next_id += 1
     return ids.astype(np.int64)
 
@@ -181,9 +191,14 @@ def test_real_davis2016_masks_are_clean_and_their_soft_versions_are_not(tmp_path
 
 # ------------------------------------------------------------------ soft masks are refused
 @FAST
-@given(seed=st.integers(0, 2**16), count=st.integers(1, 5), form=st.sampled_from(["grey", "grey16", "rgb", "palette"]),
-       how=st.sampled_from([("4x", 0), ("blur", 0.5), ("blur", 1.0), ("blur", 2.0), ("blur", 3.0),
-                            ("bilinear", 0.6), ("bilinear", 1.5)]))
+@given(
+    seed=st.integers(0, 2**16),
+    count=st.integers(1, 5),
+    form=st.sampled_from(["grey", "grey16", "rgb", "palette"]),
+    how=st.sampled_from(
+        [("4x", 0), ("blur", 0.5), ("blur", 1.0), ("blur", 2.0), ("blur", 3.0), ("bilinear", 0.6), ("bilinear", 1.5)]
+    ),
+)
 def test_anti_aliased_and_blurred_masks_are_refused(tmp_path, seed, count, form, how):
     path = store(soften(objects(seed, count), form, *how), form, tmp_path / "soft.png")
     with pytest.raises(DataError) as refused:
@@ -193,8 +208,12 @@ def test_anti_aliased_and_blurred_masks_are_refused(tmp_path, seed, count, form,
 
 
 @FAST
-@given(seed=st.integers(0, 2**16), count=st.integers(1, 5), form=st.sampled_from(["grey", "rgb"]),
-       quality=st.integers(50, 98))
+@given(
+    seed=st.integers(0, 2**16),
+    count=st.integers(1, 5),
+    form=st.sampled_from(["grey", "rgb"]),
+    quality=st.integers(50, 98),
+)
 def test_jpeg_masks_are_refused_whatever_their_name(tmp_path, seed, count, form, quality):
     picture = render(objects(seed, count), form)
     as_png = store(picture, form, tmp_path / "mask.png", fmt="JPEG", quality=quality)  # a JPEG named .png
@@ -222,11 +241,13 @@ def test_the_soft_mask_message_names_file_finding_and_fix(tmp_path):
 
 def test_lossy_formats_are_told_apart_from_lossless_ones(tmp_path):
     picture = render(objects(2, 1), "grey")
-    cases = {"lossy.webp": ("WEBP", {"quality": 90}, LOSSY_MASK),
-             "lossless.webp": ("WEBP", {"lossless": True}, None),
-             "jpeg.tif": ("TIFF", {"compression": "jpeg"}, LOSSY_MASK),
-             "lzw.tif": ("TIFF", {"compression": "tiff_lzw"}, None),
-             "mask.jpg": ("JPEG", {"quality": 100}, LOSSY_MASK)}
+    cases = {
+        "lossy.webp": ("WEBP", {"quality": 90}, LOSSY_MASK),
+        "lossless.webp": ("WEBP", {"lossless": True}, None),
+        "jpeg.tif": ("TIFF", {"compression": "jpeg"}, LOSSY_MASK),
+        "lzw.tif": ("TIFF", {"compression": "tiff_lzw"}, None),
+        "mask.jpg": ("JPEG", {"quality": 100}, LOSSY_MASK),
+    }
     for name, (fmt, options, code) in cases.items():
         path = store(picture, "grey", tmp_path / name, fmt=fmt, **options)
         if code is None:  # (WebP holds colour: white is read as a colour, with a MaskWarning)
@@ -246,8 +267,11 @@ def test_repair_takes_exactly_one_way():
 
 
 @FAST
-@given(seed=st.integers(0, 2**16), form=st.sampled_from(["grey", "grey16", "rgb", "palette"]),
-       threshold=st.sampled_from([0.3, 0.5, 0.7]))
+@given(
+    seed=st.integers(0, 2**16),
+    form=st.sampled_from(["grey", "grey16", "rgb", "palette"]),
+    threshold=st.sampled_from([0.3, 0.5, 0.7]),
+)
 def test_binarising_an_anti_aliased_object_gives_it_back(tmp_path, seed, form, threshold):
     big = objects(seed, 1, scale=4)
     coverage = cv2.resize(big.astype(np.float32), (W, H), interpolation=cv2.INTER_AREA)  # share of each pixel
@@ -263,8 +287,12 @@ def test_binarising_an_anti_aliased_object_gives_it_back(tmp_path, seed, form, t
 
 
 @FAST
-@given(seed=st.integers(0, 2**16), count=st.integers(1, 5), form=st.sampled_from(["grey", "grey16", "rgb", "davis"]),
-       how=st.sampled_from([("4x", 0), ("blur", 1.0), ("blur", 2.0)]))
+@given(
+    seed=st.integers(0, 2**16),
+    count=st.integers(1, 5),
+    form=st.sampled_from(["grey", "grey16", "rgb", "davis"]),
+    how=st.sampled_from([("4x", 0), ("blur", 1.0), ("blur", 2.0)]),
+)
 def test_snapped_masks_hold_only_the_main_values(tmp_path, seed, count, form, how):
     count = 1 if form == "grey16" else count  # (16-bit levels of several objects are ids above 255)
     ids = objects(seed, count)
@@ -297,8 +325,10 @@ def test_clean_masks_ignore_a_repair_and_16_bit_soft_masks_are_repaired(tmp_path
 
 # ------------------------------------------------------------------ 8 and 16 bits
 @settings(max_examples=40, deadline=None)
-@given(values=st.sampled_from([[0, 255], [255], [0, 1], [0, 1, 2, 3, 7], [0, 3, 200], list(range(0, 256, 17))]),
-       seed=st.integers(0, 2**16))
+@given(
+    values=st.sampled_from([[0, 255], [255], [0, 1], [0, 1, 2, 3, 7], [0, 3, 200], list(range(0, 256, 17))]),
+    seed=st.integers(0, 2**16),
+)
 def test_8_and_16_bit_files_of_the_same_values_read_alike(tmp_path_factory, values, seed):
     rng = np.random.default_rng(seed)
     grid = np.array(values)[rng.integers(0, len(values), (6, 8))].repeat(8, 0).repeat(8, 1)  # 8x8 blocks
@@ -344,8 +374,16 @@ def test_16_bit_masks_one_rule(tmp_path):
 # ------------------------------------------------------------------ the checker
 def test_checker_reports_soft_lossy_and_16_bit_masks_by_file_and_frame(tmp_path, capsys):
     root = tmp_path / "set"
-    write_dataset(root, layout="davis", videos=2, spec=layout_spec("davis", frames=8, height=H, width=W), seed=3,
-                  val_fraction=0.5, workers=1, progress=False)
+    write_dataset(
+        root,
+        layout="davis",
+        videos=2,
+        spec=layout_spec("davis", frames=8, height=H, width=W),
+        seed=3,
+        val_fraction=0.5,
+        workers=1,
+        progress=False,
+    )
     assert not check.check_dataset(root, "davis", progress=False).all_problems
     name = DAVIS2017(root, split="val").videos[0]
     masks = root / "Annotations" / "480p" / name
@@ -358,8 +396,13 @@ def test_checker_reports_soft_lossy_and_16_bit_masks_by_file_and_frame(tmp_path,
     Image.fromarray((ids * 300).astype(np.uint16)).save(masks / "00005.png")  # 16-bit values above 255
     report = check.check_dataset(root, "davis", progress=False)
     found = {(p.code, str(p.frame)) for p in report.all_problems}
-    assert found == {(SOFT_MASK, "00002"), (LOSSY_MASK, "00003"), (LOSSY_MASK, "00004"), (IDS_ABOVE_255, "00005"),
-                     (check.IGNORED_MASK_FILE, "00006")}
+    assert found == {
+        (SOFT_MASK, "00002"),
+        (LOSSY_MASK, "00003"),
+        (LOSSY_MASK, "00004"),
+        (IDS_ABOVE_255, "00005"),
+        (check.IGNORED_MASK_FILE, "00006"),
+    }
     assert all(name in str(p) for p in report.all_problems)
     assert check_command([str(root), "--layout", "davis"]) == 1
     out = capsys.readouterr().out

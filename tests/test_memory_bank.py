@@ -155,8 +155,8 @@ def test_writes_inform_the_policy_and_removal_keeps_asm_consistent():
     prob = torch.zeros(4, 8, 8)
     prob[0] = 1
     for i, (top, left) in enumerate([(0, 0), (0, 4), (4, 0)]):
-        prob[0, top:top + 3, left:left + 3] = 0
-        prob[i + 1, top:top + 3, left:left + 3] = 1
+        prob[0, top : top + 3, left : left + 3] = 0
+        prob[i + 1, top : top + 3, left : left + 3] = 1
     bank.write(0, *_frame(0, objects=3), prob, permanent=True)
     assert policy.last_write == 0
     bank.write(3, *_frame(3, objects=3), prob)

@@ -22,7 +22,7 @@ def _explicit_read(mk, mv, qk):
     weights = torch.zeros(b, t * h * w, h * w, dtype=torch.float64)
     for n in range(b):
         for j in range(h * w):
-            dist = ((mk[n] - qk[n, :, j:j + 1]) ** 2).sum(0)
+            dist = ((mk[n] - qk[n, :, j : j + 1]) ** 2).sum(0)
             wj = torch.softmax(-dist / math.sqrt(ck), dim=0)
             weights[n, :, j] = wj
             out[n, :, :, j] = (mv[n] * wj).sum(-1)
@@ -85,8 +85,8 @@ def test_read_is_shared_across_objects():
     mv = torch.randn(1, 4, 5, 2, 3, 3, generator=gen)
     together = read_memory(mk, mv, qk, top_k=5)
     for obj in range(4):
-        alone = read_memory(mk, mv[:, obj:obj + 1], qk, top_k=5)
-        torch.testing.assert_close(together[:, obj:obj + 1], alone)
+        alone = read_memory(mk, mv[:, obj : obj + 1], qk, top_k=5)
+        torch.testing.assert_close(together[:, obj : obj + 1], alone)
 
 
 def test_affinity_stays_float32_under_bf16_autocast():

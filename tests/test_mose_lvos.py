@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from remn.data.masks import read_mask, save_image, save_mask
 from remn.data.synthetic import generate_video
 from remn.data.vos import LVOS, MOSE, FrameRange, open_dataset
 from remn.errors import REMNError
 from remn.evaluation.benchmarks import load_benchmarks
+
+from conftest import REPO
 
 sys.path.insert(0, str(REPO))
 import eval as eval_script  # noqa: E402
@@ -51,8 +52,9 @@ def _lvos_split(root: Path, split: str, seeds: list[int]) -> dict:
     """One LVOS split; valid ships every frame's ground truth, test each object's first mask only."""
     videos = {}
     for seed in seeds:
-        video = generate_video(seed, frames=FRAMES, height=HEIGHT, width=WIDTH, objects=(2, 2), enter_late=1.0,
-                               leave=0.0)
+        video = generate_video(
+            seed, frames=FRAMES, height=HEIGHT, width=WIDTH, objects=(2, 2), enter_late=1.0, leave=0.0
+        )
         name = f"lvos{seed:03d}"
         for t, frame in enumerate(video.frames):
             save_image(root / split / "JPEGImages" / name / f"{_lvos_name(t)}.jpg", frame)
@@ -65,9 +67,16 @@ def _lvos_split(root: Path, split: str, seeds: list[int]) -> dict:
             for t, ids in starts.items():
                 only = np.where(np.isin(video.masks[t], ids), video.masks[t], 0).astype(np.uint8)
                 save_mask(root / split / "Annotations" / name / f"{_lvos_name(t)}.png", only)
-        objects = {str(k): {"frame_range": {"start": 5 * video.first_frame[k] + 1, "end": 5 * (FRAMES - 1) + 1,
-                                            "frame_nums": FRAMES - 1 - video.first_frame[k]}}
-                   for k in video.ids}
+        objects = {
+            str(k): {
+                "frame_range": {
+                    "start": 5 * video.first_frame[k] + 1,
+                    "end": 5 * (FRAMES - 1) + 1,
+                    "frame_nums": FRAMES - 1 - video.first_frame[k],
+                }
+            }
+            for k in video.ids
+        }
         videos[name] = {"video": video, "objects": objects}
     meta = {"videos": {name: {"objects": entry["objects"]} for name, entry in videos.items()}}
     (root / split / f"{split}_meta.json").write_text(json.dumps(meta))
@@ -79,8 +88,10 @@ def lvos_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("lvos") / "LVOS"
     valid = _lvos_split(root, "valid", [7, 8])
     test = _lvos_split(root, "test", [9])
-    assert any(min(entry["video"].first_frame.values()) == 0 < max(entry["video"].first_frame.values())
-               for entry in valid.values())  # an object enters after the first frame
+    assert any(
+        min(entry["video"].first_frame.values()) == 0 < max(entry["video"].first_frame.values())
+        for entry in valid.values()
+    )  # an object enters after the first frame
     return {"root": root, "valid": valid, "test": test}
 
 
@@ -168,15 +179,13 @@ def test_lvos_ground_truth_as_prediction_scores_one_on_each_objects_frames(lvos_
         for path in sorted((gt / name).iterdir())[:-2]:  # the last scored frame is missing
             labels, _ = read_mask(path)
             save_mask(pred / name / path.name, labels)
-    assert score(["--gt", str(gt), "--pred", str(pred), "--lvos-meta", str(valid / "valid_meta.json"),
-                  "--quiet"]) == 1
+    assert score(["--gt", str(gt), "--pred", str(pred), "--lvos-meta", str(valid / "valid_meta.json"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "[missing-frame]" in err and _lvos_name(FRAMES - 2) in err
     for name in ranges:
         path = gt / name / f"{_lvos_name(FRAMES - 2)}.png"
         save_mask(pred / name / path.name, read_mask(path)[0])
-    assert score(["--gt", str(gt), "--pred", str(pred), "--lvos-meta", str(valid / "valid_meta.json"),
-                  "--quiet"]) == 0
+    assert score(["--gt", str(gt), "--pred", str(pred), "--lvos-meta", str(valid / "valid_meta.json"), "--quiet"]) == 0
     assert "1.000" in capsys.readouterr().out and (pred / "report.html").is_file()
 
 
@@ -184,7 +193,7 @@ def test_lvos_test_gives_first_appearances_and_a_server_zip(lvos_root, tmp_path)
     root = lvos_root["root"]
     out = tmp_path / "out"
     assert _eval("--benchmark", "lvos-test", "--data-root", str(root), "--output", str(out), *FAST) == 0
-    (name, entry), = lvos_root["test"].items()
+    ((name, entry),) = lvos_root["test"].items()
     first = entry["video"].first_frame
     late = max(first, key=first.get)
     written = {p.stem: read_mask(p)[1].ids for p in sorted((out / name).iterdir())}
@@ -199,11 +208,19 @@ def test_lvos_test_gives_first_appearances_and_a_server_zip(lvos_root, tmp_path)
 def test_lvos_without_its_meta_file_is_refused_clearly(tmp_path, capsys):
     split = tmp_path / "LVOS" / "valid"
     (split / "JPEGImages").mkdir(parents=True)
-    assert _eval("--benchmark", "lvos-valid", "--data-root", str(tmp_path / "LVOS"), "--output",
-                 str(tmp_path / "out"), *FAST) == 1
+    assert (
+        _eval(
+            "--benchmark", "lvos-valid", "--data-root", str(tmp_path / "LVOS"), "--output", str(tmp_path / "out"), *FAST
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "valid/valid_meta.json not found" in err and "Traceback" not in err
     (split / "valid_meta.json").write_text('{"videos": {"v": {"objects": {"1": {"frames": []}}}}}')
-    assert _eval("--benchmark", "lvos-valid", "--data-root", str(tmp_path / "LVOS"), "--output",
-                 str(tmp_path / "out"), *FAST) == 1
+    assert (
+        _eval(
+            "--benchmark", "lvos-valid", "--data-root", str(tmp_path / "LVOS"), "--output", str(tmp_path / "out"), *FAST
+        )
+        == 1
+    )
     assert "frame_range" in capsys.readouterr().err

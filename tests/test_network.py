@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remn.memory import build_memory_bank
 from remn.config import load_config
+from remn.memory import build_memory_bank
 from remn.model import normalize_image, pad_divide_by, soft_aggregate, unpad
 
 from conftest import REPO
@@ -20,7 +20,7 @@ def _first_frame_prob(k: int, h: int, w: int) -> torch.Tensor:
     """One-hot (K+1, H, W): object i is a vertical band, background elsewhere."""
     labels = torch.zeros(h, w, dtype=torch.long)
     for i in range(k):
-        labels[h // 4: 3 * h // 4, (2 * i + 1) * w // (2 * k + 1): (2 * i + 2) * w // (2 * k + 1)] = i + 1
+        labels[h // 4 : 3 * h // 4, (2 * i + 1) * w // (2 * k + 1) : (2 * i + 2) * w // (2 * k + 1)] = i + 1
     return torch.nn.functional.one_hot(labels, k + 1).permute(2, 0, 1).float()
 
 

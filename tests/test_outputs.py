@@ -13,8 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remn.outputs import (JOURNAL, MANIFEST, OLD, STAGING, OutputError, OutputFolder, atomic_write_text,
-                          check_not_overlapping, signals_held)
+from remn.outputs import (
+    JOURNAL,
+    MANIFEST,
+    OLD,
+    STAGING,
+    OutputError,
+    OutputFolder,
+    atomic_write_text,
+    check_not_overlapping,
+    signals_held,
+)
 
 
 def _write_run(root: Path, text: str, overwrite: bool = False) -> OutputFolder:
@@ -92,8 +101,9 @@ def test_another_commands_results_and_bad_manifests_are_refused(tmp_path):
     (root / MANIFEST).write_text("{not json")
     with pytest.raises(OutputError, match="unreadable"):
         OutputFolder.claim(root, "remn test", overwrite=True)
-    (root / MANIFEST).write_text(json.dumps({"format": "remn-output-v1", "command": "remn test",
-                                             "entries": ["../outside"]}))
+    (root / MANIFEST).write_text(
+        json.dumps({"format": "remn-output-v1", "command": "remn test", "entries": ["../outside"]})
+    )
     with pytest.raises(OutputError, match="not plain names"):
         OutputFolder.claim(root, "remn test", overwrite=True)
     assert (root / "masks" / "0.png").read_text() == "one"
@@ -148,8 +158,9 @@ def test_a_swap_cut_short_is_undone_by_the_next_claim(tmp_path):
     os.replace(root / "masks", root / OLD / "masks")
     (root / "masks").mkdir()
     (root / "masks" / "0.png").write_text("two")
-    (root / JOURNAL).write_text(json.dumps({"swap": "crashed", "old": ["masks", "record.json"],
-                                            "new": ["masks", "record.json"]}))
+    (root / JOURNAL).write_text(
+        json.dumps({"swap": "crashed", "old": ["masks", "record.json"], "new": ["masks", "record.json"]})
+    )
     folder = OutputFolder.claim(root, "remn test", overwrite=True)
     assert (root / "masks" / "0.png").read_text() == "one" and (root / "record.json").read_text() == "one"
     assert (root / STAGING / "masks" / "0.png").read_text() == "two"  # the new run's, back in staging

@@ -40,8 +40,9 @@ def test_three_real_frames_through_remn(remn_model):
             if t > 0:
                 prob = model.segment(bank.read(key)[None], feats).prob[0]
             if t == 0 or bank.should_write(t, prob):
-                bank.write(t, key, model.encode_value(frame[None], feats.f16, prob[None, 1:])[0], prob,
-                           permanent=t == 0)
+                bank.write(
+                    t, key, model.encode_value(frame[None], feats.f16, prob[None, 1:])[0], prob, permanent=t == 0
+                )
             prev = prob
             outputs.append(unpad(prob, pads))
     assert all(o.shape == (2, 480, 854) for o in outputs)

@@ -27,8 +27,16 @@ def scored(tmp_path_factory):
     """A generated DAVIS set and predictions that copy the first mask (J falls over time), two frames blank."""
     base = tmp_path_factory.mktemp("report")
     root = base / "davis"
-    write_dataset(root, layout="davis", videos=3, seed=21, val_fraction=1.0, workers=1, progress=False,
-                  spec=layout_spec("davis", frames=10, height=60, width=80, objects=(1, 3)))
+    write_dataset(
+        root,
+        layout="davis",
+        videos=3,
+        seed=21,
+        val_fraction=1.0,
+        workers=1,
+        progress=False,
+        spec=layout_spec("davis", frames=10, height=60, width=80, objects=(1, 3)),
+    )
     gt = root / "Annotations" / "480p"
     pred = base / "pred"
     for video in sorted(gt.iterdir()):
@@ -45,22 +53,44 @@ def _run_score(scored) -> Path:
 
     out = scored["out"]
     if not (out / REPORT_FILE).is_file():
-        assert main(["--gt", str(scored["gt"]), "--pred", str(scored["pred"]), "--out", str(out),
-                     "--images", str(scored["images"]), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "--gt",
+                    str(scored["gt"]),
+                    "--pred",
+                    str(scored["pred"]),
+                    "--out",
+                    str(out),
+                    "--images",
+                    str(scored["images"]),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return out / REPORT_FILE
 
 
 def _worst(text: str) -> list[tuple[str, str, float]]:
-    return [(m.group(1), m.group(2), float(m.group(3))) for m in
-            re.finditer(r'class="worst-frame" data-rank="\d+" data-sequence="([^"]+)" data-frame="([^"]+)" '
-                        r'data-j="([0-9.]+)"', text)]
+    return [
+        (m.group(1), m.group(2), float(m.group(3)))
+        for m in re.finditer(
+            r'class="worst-frame" data-rank="\d+" data-sequence="([^"]+)" data-frame="([^"]+)" '
+            r'data-j="([0-9.]+)"',
+            text,
+        )
+    ]
 
 
 def test_remn_score_writes_one_self_contained_report(scored):
     report = _run_score(scored)
     out = report.parent
-    assert sorted(p.name for p in out.iterdir()) == ["global_results-val.csv", "per-sequence_results-val.csv",
-                                                     REPORT_FILE]  # one file, no folder of assets
+    assert sorted(p.name for p in out.iterdir()) == [
+        "global_results-val.csv",
+        "per-sequence_results-val.csv",
+        REPORT_FILE,
+    ]  # one file, no folder of assets
     text = report.read_text(encoding="utf-8")
     outside_images = re.sub(r"data:image/jpeg;base64,[A-Za-z0-9+/=]+", "", text)
     assert not re.search(r"https?:|ftp:|//[a-z]|url\(", outside_images, re.IGNORECASE)  # no external URL
@@ -94,8 +124,10 @@ def test_the_thumbnails_are_the_worst_frames(scored):
         assert thumbs[0].shape == (180, 240, 3)  # 80x60 frames shown 240 wide
         assert "object 1" in figure
     blank_figure = next(f for f in figures if 'data-sequence="syn0001" data-frame="00004"' in f)
-    prediction, truth = (np.asarray(Image.open(io.BytesIO(base64.b64decode(u))).convert("RGB")).astype(int)
-                         for u in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', blank_figure))
+    prediction, truth = (
+        np.asarray(Image.open(io.BytesIO(base64.b64decode(u))).convert("RGB")).astype(int)
+        for u in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', blank_figure)
+    )
     frame = np.asarray(Image.open(scored["images"] / "syn0001" / "00004.jpg").convert("RGB").resize((240, 180)))
     labels, _ = read_mask(scored["gt"] / "syn0001" / "00004.png")
     inside = np.asarray(Image.fromarray(labels.astype(np.uint8)).resize((240, 180), Image.NEAREST)) > 0
@@ -120,10 +152,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_report_renders_in_headless_chromium(scored, tmp_path):
     report = _run_score(scored)
     shot = tmp_path / "report.png"
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,1600",
-               report.resolve().as_uri()]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,1600",
+        report.resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"))

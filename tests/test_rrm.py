@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch.nn.functional as F
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,7 +70,7 @@ def test_gate_receives_gradient_through_straight_through_factor(rrm):
     red = rrm(keys, values)
     # the factor is exactly 1 in value: outputs equal the reducer's
     plain = rrm.key_reducers[red.policy](keys)[0]
-    torch.testing.assert_close(red.keys[:, :, :plain.shape[2]], plain)
+    torch.testing.assert_close(red.keys[:, :, : plain.shape[2]], plain)
     loss = red.values.pow(2).mean() + red.keys.pow(2).mean()
     loss.backward()
     assert float(rrm.gate.gamma.grad.abs().sum()) > 0

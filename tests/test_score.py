@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from remn.cli.score import main
 from remn.config import ConfigError
 from remn.data.masks import UNKNOWN_OBJECT, DataError, DataWarning, read_mask, save_mask
 from remn.evaluation import (
@@ -33,22 +34,20 @@ from remn.evaluation.benchmarks import GT_FORMATS as BENCHMARK_GT_FORMATS
 from remn.evaluation.benchmarks import load_benchmarks
 from remn.evaluation.metrics import decay_edges
 from remn.evaluation.score import EXTRA_FRAMES, GT_FORMATS, MISSING_FRAME, MISSING_SEQUENCE, TOO_FEW_FRAMES
-from remn.cli.score import main
 
 from conftest import DAVIS_MINI, REPO, needs_davis_mini
 
 
-
 def square(size: int = 40, top: int = 10, left: int = 10, side: int = 10, value: int = 1) -> np.ndarray:
     mask = np.zeros((size, size), dtype=np.uint8)
-    mask[top:top + side, left:left + side] = value
+    mask[top : top + side, left : left + side] = value
     return mask
 
 
 def band(size: int, left: int, width: int) -> np.ndarray:
     """A full-height vertical band: its boundary is two straight vertical lines."""
     mask = np.zeros((size, size), dtype=np.uint8)
-    mask[:, left:left + width] = 1
+    mask[:, left : left + width] = 1
     return mask
 
 
@@ -162,8 +161,15 @@ def test_perfect_prediction_scores_one_everywhere():
         frames[t] = np.roll(labels, t, axis=1)
     result = EvaluationResult([score_sequence(frames, [f.copy() for f in frames], name="still")])
     table = result.global_table()
-    assert table == {"J&F-Mean": 1.0, "J-Mean": 1.0, "J-Recall": 1.0, "J-Decay": 0.0,
-                     "F-Mean": 1.0, "F-Recall": 1.0, "F-Decay": 0.0}
+    assert table == {
+        "J&F-Mean": 1.0,
+        "J-Mean": 1.0,
+        "J-Recall": 1.0,
+        "J-Decay": 0.0,
+        "F-Mean": 1.0,
+        "F-Recall": 1.0,
+        "F-Decay": 0.0,
+    }
     assert result.sequences[0].frames == (1, 2, 3, 4)
 
 
@@ -306,14 +312,18 @@ def test_folders_cli_and_csv_layout(folders, tmp_path: Path, capsys):
     values = global_lines[1].split(",")
     assert len(values) == 7 and values[1] == f"{j_mean:.3f}" and all(len(v.split(".")[1]) == 3 for v in values)
     sequence_lines = (out / "per-sequence_results-val.csv").read_text().splitlines()
-    assert sequence_lines == ["Sequence,J-Mean,F-Mean", "cat_1,1.000,1.000", "cat_2,0.667,0.667",
-                              "dog_1,1.000,1.000"]
+    assert sequence_lines == ["Sequence,J-Mean,F-Mean", "cat_1,1.000,1.000", "cat_2,0.667,0.667", "dog_1,1.000,1.000"]
 
 
 def test_cli_writes_next_to_the_predictions_by_default_and_runs_as_a_module(folders):
     gt, pred = folders
-    result = subprocess.run([sys.executable, "-m", "remn", "score", "--gt", str(gt), "--pred", str(pred),
-                             "--split", "mini"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "remn", "score", "--gt", str(gt), "--pred", str(pred), "--split", "mini"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "RuntimeWarning" not in result.stderr
     assert (pred / "global_results-mini.csv").is_file() and (pred / "per-sequence_results-mini.csv").is_file()
@@ -329,7 +339,9 @@ def test_refuses_a_missing_sequence(folders, tmp_path: Path, capsys):
     with pytest.raises(DataError) as caught:
         score_folders(gt, pred, progress=False)
     assert caught.value.code == MISSING_SEQUENCE and "missing from the predictions: dog" in str(caught.value)
-    assert main(["--gt", str(gt), "--pred", str(pred), "--sequences", str(listing), "--quiet"]) == 1  # bad data: exit status 1 (docs/errors.md)
+    assert (
+        main(["--gt", str(gt), "--pred", str(pred), "--sequences", str(listing), "--quiet"]) == 1
+    )  # bad data: exit status 1 (docs/errors.md)
     assert "missing from the predictions: dog" in capsys.readouterr().err
     listing.write_text("cat\nelk\n")
     with pytest.raises(DataError, match="missing from the ground truth: elk"):
@@ -389,16 +401,20 @@ def test_size_mismatch_is_refused():
 
 
 def test_markdown_tables(tmp_path: Path):
-    rows = [{"method": "STCN", "J&F": 0.853, "J": 0.820, "F": 0.886, "FPS": 20.2},
-            {"method": "REMN", "J&F-Mean": 0.863, "J-Mean": 0.834, "F-Mean": 0.892, "FPS": 27.5},
-            {"method": "GC", "J&F": 0.714, "J": 0.693, "F": 0.735}]
+    rows = [
+        {"method": "STCN", "J&F": 0.853, "J": 0.820, "F": 0.886, "FPS": 20.2},
+        {"method": "REMN", "J&F-Mean": 0.863, "J-Mean": 0.834, "F-Mean": 0.892, "FPS": 27.5},
+        {"method": "GC", "J&F": 0.714, "J": 0.693, "F": 0.735},
+    ]
     table = davis_table(rows).splitlines()
     assert table[0] == "| Method | J&F | J | F | FPS |"
     assert table[2] == "| STCN | <u>85.3</u> | <u>82.0</u> | <u>88.6</u> | <u>20.2</u> |"
     assert table[3] == "| REMN | **86.3** | **83.4** | **89.2** | **27.5** |"
     assert table[4] == "| GC | 71.4 | 69.3 | 73.5 | - |"
-    long_rows = [{"method": "STCN", "J&F x1": 0.873, "FPS x1": 7.2, "J&F x3": 0.846, "FPS x3": 3.0},
-                 {"method": "REMN", "J&F x1": 0.879, "FPS x1": 25.3, "J&F x3": 0.874, "FPS x3": 23.9}]
+    long_rows = [
+        {"method": "STCN", "J&F x1": 0.873, "FPS x1": 7.2, "J&F x3": 0.846, "FPS x3": 3.0},
+        {"method": "REMN", "J&F x1": 0.879, "FPS x1": 25.3, "J&F x3": 0.874, "FPS x3": 23.9},
+    ]
     long_table = long_time_table(long_rows, highlight=False).splitlines()
     assert long_table[0] == "| Method | J&F (x1) | FPS (x1) | J&F (x3) | FPS (x3) | J&F (x1->x3) | FPS (x1->x3) |"
     assert long_table[2] == "| STCN | 87.3 | 7.2 | 84.6 | 3.0 | -2.7 | -4.2 |"
@@ -430,8 +446,10 @@ def test_davis2016_mini():
         gt = [read_mask(p, void=255)[0] for p in paths]
         copied.append(score_sequence(gt, [gt[0]] * len(gt), name=sequence.name))
     table = EvaluationResult(copied).global_table()
-    print(f"davis2016-mini, first mask copied to every frame: J&F {table['J&F-Mean']:.3f} "
-          f"(J {table['J-Mean']:.3f}, F {table['F-Mean']:.3f})")
+    print(
+        f"davis2016-mini, first mask copied to every frame: J&F {table['J&F-Mean']:.3f} "
+        f"(J {table['J-Mean']:.3f}, F {table['F-Mean']:.3f})"
+    )
     assert 0.0 < table["J&F-Mean"] < 1.0
 
 
@@ -529,8 +547,10 @@ def test_davis2017_id_missing_from_the_first_frame_is_still_an_object(tmp_path: 
     assert result.global_table()["J-Mean"] == pytest.approx((1 + 2 / 3 + 1) / 3)
     lines = messages_of(caught)
     assert len(caught) == len(lines) == 1
-    assert lines[0].startswith(f"{tmp_path / 'gt' / 'gap' / '00000.png'}: id 2 is missing from this first annotated "
-                               "frame, whose largest id is 3")
+    assert lines[0].startswith(
+        f"{tmp_path / 'gt' / 'gap' / '00000.png'}: id 2 is missing from this first annotated "
+        "frame, whose largest id is 3"
+    )
     assert "id 2: 9 px in 1 of 4 frames read, first 00001.png" in lines[0]
 
 
@@ -549,8 +569,10 @@ def test_davis2017_ids_above_the_first_frame_maximum_are_background(tmp_path: Pa
     assert score.j.tolist() == [[1.0, 40 / 64, 1.0], [1.0, 1.0, 1.0]]
     lines = messages_of(caught)
     assert len(caught) == len(lines) == 1
-    assert lines[0].startswith(f"{tmp_path / 'gt' / 'cat' / '00002.png'}: ids 7 (24 px), 9 (4 px) are not objects "
-                               "(the first annotated frame, 00000.png, has ids 1..2); found in 2 of 4 frames read")
+    assert lines[0].startswith(
+        f"{tmp_path / 'gt' / 'cat' / '00002.png'}: ids 7 (24 px), 9 (4 px) are not objects "
+        "(the first annotated frame, 00000.png, has ids 1..2); found in 2 of 4 frames read"
+    )
     assert "scored as background" in lines[0]
 
 
@@ -573,13 +595,17 @@ def test_other_ground_truth_surprises_warn(tmp_path: Path):
     assert result.global_table()["J-Mean"] == 1.0  # 255 is void (background), 0/1 grey is id 1, colour id 1
     lines = messages_of(caught)
     assert len(caught) == len(lines) == 3
-    assert lines[0].startswith(f"{tmp_path / 'gt' / 'grey' / '00000.png'}: grey ground truth with 255 in its first "
-                               "annotated frame (values 1 (100 px), 255 (25 px))")
+    assert lines[0].startswith(
+        f"{tmp_path / 'gt' / 'grey' / '00000.png'}: grey ground truth with 255 in its first "
+        "annotated frame (values 1 (100 px), 255 (25 px))"
+    )
     assert "--format davis2016" in lines[0]
     assert lines[1].startswith(f"{tmp_path / 'gt' / 'mixed' / '00000.png'}: ground-truth files of mixed kinds")
     assert "palette in 2 (first 00000.png), grey in 1 (first 00002.png) of 3 frames read" in lines[1]
-    assert lines[2].startswith(f"{tmp_path / 'gt' / 'paint' / '00000.png'}: colour (RGB) ground truth in 3 of 3 "
-                               "frames read (this is the first), which davis2017-evaluation cannot read")
+    assert lines[2].startswith(
+        f"{tmp_path / 'gt' / 'paint' / '00000.png'}: colour (RGB) ground truth in 3 of 3 "
+        "frames read (this is the first), which davis2017-evaluation cannot read"
+    )
 
 
 def test_clean_ground_truth_gives_no_warning(folders, tmp_path: Path):
@@ -655,8 +681,9 @@ def test_davis2016_rule_on_random_values(data):
         expected = np.count_nonzero(gt == 255) / nonzero if nonzero else 1.0
         assert score.j[0, column] == pytest.approx(expected)
     read = frames[:-1]
-    odd_values = any(not (set(np.unique(f).tolist()) - {0} <= {255} or set(np.unique(f).tolist()) - {0} <= {1})
-                     for f in read)
+    odd_values = any(
+        not (set(np.unique(f).tolist()) - {0} <= {255} or set(np.unique(f).tolist()) - {0} <= {1}) for f in read
+    )
     assert len(messages_of(caught)) == int(odd_values) and len(caught) == int(odd_values)
 
 

@@ -25,7 +25,7 @@ def _frames(frames: int = FRAMES) -> list[np.ndarray]:
 
 def _square(top: int, left: int, size: int, value: int, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
     out = np.zeros((height, width), dtype=np.int64)
-    out[top:top + size, left:left + size] = value
+    out[top : top + size, left : left + size] = value
     return out
 
 
@@ -42,9 +42,12 @@ def mp4(tmp_path) -> Path:
 @pytest.fixture()
 def masks(tmp_path) -> dict[str, Path]:
     out = {}
-    for name, labels in {"first": _square(5, 5, 16, 1), "late": _square(28, 40, 14, 4),
-                         "empty": np.zeros((HEIGHT, WIDTH), dtype=np.int64),
-                         "small": _square(2, 2, 5, 1, 24, 32)}.items():
+    for name, labels in {
+        "first": _square(5, 5, 16, 1),
+        "late": _square(28, 40, 14, 4),
+        "empty": np.zeros((HEIGHT, WIDTH), dtype=np.int64),
+        "small": _square(2, 2, 5, 1, 24, 32),
+    }.items():
         out[name] = tmp_path / f"{name}.png"
         save_mask(out[name], labels)
     return out
@@ -62,8 +65,23 @@ def _video_frame_count(path: Path) -> int:
 
 def test_video_file_gives_one_mask_per_frame_and_an_overlay(mp4, masks, tmp_path):
     out = tmp_path / "out"
-    code = segment([str(mp4), "--mask", str(masks["first"]), "--mask-at", f"5:{masks['late']}",
-                    "--output", str(out), "--overlay", "--size", "-1", "--quiet", "--device", "cpu"])
+    code = segment(
+        [
+            str(mp4),
+            "--mask",
+            str(masks["first"]),
+            "--mask-at",
+            f"5:{masks['late']}",
+            "--output",
+            str(out),
+            "--overlay",
+            "--size",
+            "-1",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     files = sorted((out / "masks").iterdir())
     assert [f.name for f in files] == [f"{i:05d}.png" for i in range(FRAMES)]
@@ -93,8 +111,23 @@ def test_frame_folder_outputs_keep_the_input_names(masks, tmp_path):
     for name, frame in zip(names, _frames(6)):
         save_image(folder / f"{name}.jpg", frame)
     out = tmp_path / "out"
-    assert segment([str(folder), "--mask", str(masks["first"]), "--output", str(out), "--size", "32",
-                    "--quiet", "--device", "cpu"]) == 0
+    assert (
+        segment(
+            [
+                str(folder),
+                "--mask",
+                str(masks["first"]),
+                "--output",
+                str(out),
+                "--size",
+                "32",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.stem for p in (out / "masks").iterdir()) == sorted(names)
     assert not (out / "overlay.html").exists()  # no overlay, no page
     labels, info = read_mask(out / "masks" / "img1.png")
@@ -162,8 +195,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def earlier(mp4, masks, tmp_path) -> tuple[Path, list[str], dict[str, bytes]]:
     """An output folder holding an earlier run's results, the command line that made it, and its files."""
     out = tmp_path / "earlier"
-    base = [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu",
-            "--size", "32"]
+    base = [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu", "--size", "32"]
     assert segment(base) == 0
     return out, base, _snapshot(out)
 
@@ -174,8 +206,10 @@ def test_hand_drawn_masks_in_the_output_folder_are_never_replaced(mp4, masks, tm
     save_mask(out / "masks" / "00000.png", _square(1, 1, 9, 3))
     drawn = _snapshot(out)
     for extra in ([], ["--overwrite"]):
-        err = _error(capsys, [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet",
-                              "--device", "cpu", *extra])
+        err = _error(
+            capsys,
+            [str(mp4), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu", *extra],
+        )
         assert "did not write (masks/)" in err and "Traceback" not in err
     assert _snapshot(out) == drawn
 
@@ -205,25 +239,60 @@ def test_failures_with_overwrite_keep_the_earlier_results(earlier, tmp_path, cap
 
 def test_no_gpu_and_overlapping_outputs_are_one_line_each(mp4, masks, tmp_path, capsys):
     if not __import__("torch").cuda.is_available():
-        assert segment([str(mp4), "--mask", str(masks["first"]), "--output", str(tmp_path / "o"), "--quiet",
-                        "--device", "cuda"]) == 2
+        assert (
+            segment(
+                [
+                    str(mp4),
+                    "--mask",
+                    str(masks["first"]),
+                    "--output",
+                    str(tmp_path / "o"),
+                    "--quiet",
+                    "--device",
+                    "cuda",
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err
         assert err.count("\n") <= 2 and "no CUDA GPU is usable here" in err and "--device cpu" in err
     folder = tmp_path / "frames"
     for index, frame in enumerate(_frames(3)):
         save_image(folder / f"{index}.jpg", frame)
-    for output, what in ((folder, "is the input"), (folder / "out", "inside the input"),
-                         (tmp_path, "contains the input")):
-        err = _error(capsys, [str(folder), "--mask", str(masks["first"]), "--output", str(output), "--quiet",
-                              "--device", "cpu"])
+    for output, what in (
+        (folder, "is the input"),
+        (folder / "out", "inside the input"),
+        (tmp_path, "contains the input"),
+    ):
+        err = _error(
+            capsys, [str(folder), "--mask", str(masks["first"]), "--output", str(output), "--quiet", "--device", "cpu"]
+        )
         assert what in err
     assert sorted(p.name for p in folder.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
 
 
 def test_overrides_and_config_names_anywhere_on_the_line(mp4, masks, tmp_path):
     out = tmp_path / "out"
-    assert segment(["inference.size=32", str(mp4), "memory.capacity=4", "--mask", str(masks["first"]),
-                    "--config", "stcn", "--output", str(out), "runtime.seed=3", "--quiet", "--device", "cpu"]) == 0
+    assert (
+        segment(
+            [
+                "inference.size=32",
+                str(mp4),
+                "memory.capacity=4",
+                "--mask",
+                str(masks["first"]),
+                "--config",
+                "stcn",
+                "--output",
+                str(out),
+                "runtime.seed=3",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "segment.json").read_text())["frames"] == FRAMES
 
 
@@ -234,8 +303,14 @@ def test_a_signal_in_the_middle_keeps_the_earlier_results(earlier, tmp_path, sig
     for index, frame in enumerate(_frames(200)):
         save_image(folder / f"{index:04d}.png", frame)
     command = [sys.executable, "-m", "remn", "segment", str(folder), *base[1:], "--size", "-1", "--overwrite"]
-    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     staged = out / ".remn-staging" / "masks"
     deadline = time.monotonic() + 120
     while not (staged.is_dir() and len(list(staged.iterdir())) >= 10):  # well into the video
@@ -257,8 +332,18 @@ def test_a_video_cut_short_is_refused_unless_allowed(masks, tmp_path, capsys):
     broken, decodable = cut(whole, 0.5)
     assert 0 < decodable < 20
     out = tmp_path / "out"
-    base = [str(broken), "--mask", str(masks["first"]), "--output", str(out), "--quiet", "--device", "cpu",
-            "--size", "32"]
+    base = [
+        str(broken),
+        "--mask",
+        str(masks["first"]),
+        "--output",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--size",
+        "32",
+    ]
     err = _error(capsys, base)
     assert "whole_cut.mp4" in err and f"frame {decodable}: decoding stops here" in err
     assert "the container declares 20 frames" in err and "--allow-truncated" in err
@@ -276,8 +361,10 @@ def test_a_broken_frame_in_a_folder_is_found_before_anything_is_written(masks, t
         save_image(folder / f"{index}.jpg", frame)
     data = (folder / "4.jpg").read_bytes()
     (folder / "4.jpg").write_bytes(data[: len(data) // 2])  # cut short: the header still reads
-    err = _error(capsys, [str(folder), "--mask", str(masks["first"]), "--output", str(tmp_path / "out"),
-                          "--quiet", "--device", "cpu"])
+    err = _error(
+        capsys,
+        [str(folder), "--mask", str(masks["first"]), "--output", str(tmp_path / "out"), "--quiet", "--device", "cpu"],
+    )
     assert "4.jpg" in err and "truncated JPEG" in err
     assert not (tmp_path / "out").exists()
 

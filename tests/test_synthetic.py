@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,14 +28,18 @@ from remn.data.synthetic import (
 )
 from remn.outputs import OutputError
 
+from conftest import REPO
+
 SMALL = dict(frames=12, height=64, width=64)
 
 
 def _same(a, b) -> bool:
-    return (all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames))
-            and all(np.array_equal(x, y) for x, y in zip(a.masks, b.masks))
-            and (a.ids, a.first_frame, a.gone, a.distractors, a.depth, a.categories)
-            == (b.ids, b.first_frame, b.gone, b.distractors, b.depth, b.categories))
+    return (
+        all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames))
+        and all(np.array_equal(x, y) for x, y in zip(a.masks, b.masks))
+        and (a.ids, a.first_frame, a.gone, a.distractors, a.depth, a.categories)
+        == (b.ids, b.first_frame, b.gone, b.distractors, b.depth, b.categories)
+    )
 
 
 def _pixels(video, object_id) -> np.ndarray:
@@ -56,20 +59,40 @@ def test_same_seed_same_video_bit_for_bit_and_other_seeds_differ():
     assert not np.array_equal(np.stack(first.frames), np.stack(other.frames))
     # a dataset's video does not depend on how many videos come before it or on the worker
     assert _same(generate_video(video_rng(3, 5), **knobs), generate_video(video_rng(3, 5), **knobs))
-    assert not np.array_equal(generate_video(video_rng(3, 5), **knobs).frames[0],
-                              generate_video(video_rng(3, 6), **knobs).frames[0])
+    assert not np.array_equal(
+        generate_video(video_rng(3, 5), **knobs).frames[0], generate_video(video_rng(3, 6), **knobs).frames[0]
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), frames=st.integers(1, 14), height=st.integers(40, 80),
-       width=st.integers(40, 80), low=st.integers(1, 3), extra=st.integers(0, 1), distractors=st.integers(0, 2),
-       enter_late=st.sampled_from([0.0, 0.5, 1.0]), leave=st.sampled_from([0.0, 1.0]),
-       stride=st.sampled_from([1, 5]), id_style=st.sampled_from(["contiguous", "sparse"]))
-def test_every_video_keeps_its_promises(seed, frames, height, width, low, extra, distractors, enter_late, leave,
-                                        stride, id_style):
-    video = generate_video(seed, frames, height, width, objects=(low, low + extra),
-                           distractors=(distractors, distractors), enter_late=enter_late, leave=leave,
-                           entry_stride=stride, id_style=id_style)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    frames=st.integers(1, 14),
+    height=st.integers(40, 80),
+    width=st.integers(40, 80),
+    low=st.integers(1, 3),
+    extra=st.integers(0, 1),
+    distractors=st.integers(0, 2),
+    enter_late=st.sampled_from([0.0, 0.5, 1.0]),
+    leave=st.sampled_from([0.0, 1.0]),
+    stride=st.sampled_from([1, 5]),
+    id_style=st.sampled_from(["contiguous", "sparse"]),
+)
+def test_every_video_keeps_its_promises(
+    seed, frames, height, width, low, extra, distractors, enter_late, leave, stride, id_style
+):
+    video = generate_video(
+        seed,
+        frames,
+        height,
+        width,
+        objects=(low, low + extra),
+        distractors=(distractors, distractors),
+        enter_late=enter_late,
+        leave=leave,
+        entry_stride=stride,
+        id_style=id_style,
+    )
     assert len(video.frames) == len(video.masks) == frames
     for frame, mask in zip(video.frames, video.masks):
         assert frame.shape == (height, width, 3) and frame.dtype == np.uint8
@@ -89,7 +112,7 @@ def test_every_video_keeps_its_promises(seed, frames, height, width, low, extra,
     for object_id, (out, back) in video.gone.items():
         pixels = _pixels(video, object_id)
         assert video.first_frame[object_id] < out <= back < frames - 1
-        assert pixels[out:back + 1].sum() == 0 and pixels[back + 1:].max() > 0
+        assert pixels[out : back + 1].sum() == 0 and pixels[back + 1 :].max() > 0
     assert len(video.distractors) == distractors and set(video.distractors.values()) <= set(video.ids)
     assert sorted(video.depth) == sorted([*video.ids, *video.distractors])
 
@@ -116,8 +139,9 @@ def test_masks_hold_only_the_visible_part_of_each_object():
 def test_late_objects_are_absent_before_their_first_frame_and_present_at_it():
     late = 0
     for seed in range(6):
-        video = generate_video(seed, frames=16, height=64, width=64, objects=(3, 3), enter_late=1.0,
-                               entry_stride=5, layers=True)
+        video = generate_video(
+            seed, frames=16, height=64, width=64, objects=(3, 3), enter_late=1.0, entry_stride=5, layers=True
+        )
         for object_id, first in video.first_frame.items():
             assert not any(video.layers[object_id][t].any() for t in range(first)), "drawn before its entry"
             assert (video.masks[first] == object_id).sum() >= 6
@@ -135,7 +159,7 @@ def test_leaving_objects_go_wholly_out_of_the_frame_and_come_back():
         for object_id, (out, back) in video.gone.items():
             leavers += 1
             pixels = _pixels(video, object_id)
-            assert pixels[out - 1] > 0 and pixels[out:back + 1].sum() == 0 and pixels[back + 1] > 0
+            assert pixels[out - 1] > 0 and pixels[out : back + 1].sum() == 0 and pixels[back + 1] > 0
             # out of the frame, not merely hidden behind something
             assert not any(video.layers[object_id][t].any() for t in range(out, back + 1))
         assert all(_pixels(video, i)[0] > 0 for i in video.ids)
@@ -163,7 +187,7 @@ def test_distractors_look_like_their_target_but_are_background():
             covered |= video.layers[key][0]
         background = video.frames[0][~covered].astype(float)
         for key, target in video.distractors.items():
-            front = video.depth[video.depth.index(key) + 1:]
+            front = video.depth[video.depth.index(key) + 1 :]
             seen = []
             for t, (frame, mask) in enumerate(zip(video.frames, video.masks)):
                 visible = video.layers[key][t].copy()
@@ -184,8 +208,16 @@ def test_distractors_look_like_their_target_but_are_background():
 
 
 def test_spec_refuses_bad_values_and_layouts_impose_their_rules():
-    for bad in (dict(objects=(0, 2)), dict(objects=(3, 2)), dict(frames=0), dict(height=8), dict(leave=1.5),
-                dict(id_style="random"), dict(entry_stride=0), dict(speed=-1.0)):
+    for bad in (
+        dict(objects=(0, 2)),
+        dict(objects=(3, 2)),
+        dict(frames=0),
+        dict(height=8),
+        dict(leave=1.5),
+        dict(id_style="random"),
+        dict(entry_stride=0),
+        dict(speed=-1.0),
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             SyntheticSpec(**bad)
     with pytest.raises(TypeError, match="colour"):
@@ -225,8 +257,10 @@ def test_stream_is_deterministic_the_start_of_longer_ones_and_the_same_in_any_or
         assert set(np.unique(labels).tolist()) <= {0, *long.ids}
     assert not np.array_equal(SyntheticStream(6, frames=40, **STREAM).frame(0), frames[0][0])
     own = np.random.SeedSequence(5, spawn_key=(3,))  # e.g. one per video of a set
-    assert np.array_equal(SyntheticStream(own, frames=2, **STREAM).frame(1),
-                          SyntheticStream(np.random.SeedSequence(5, spawn_key=(3,)), frames=2, **STREAM).frame(1))
+    assert np.array_equal(
+        SyntheticStream(own, frames=2, **STREAM).frame(1),
+        SyntheticStream(np.random.SeedSequence(5, spawn_key=(3,)), frames=2, **STREAM).frame(1),
+    )
     assert not np.array_equal(SyntheticStream(own, frames=2, **STREAM).frame(1), frames[1][0])
     with pytest.raises(IndexError, match="frame 40"):
         long.render(40)
@@ -282,8 +316,9 @@ def _names(folder: Path) -> list[str]:
 
 def test_davis_layout(tmp_path):
     spec = layout_spec("davis", frames=6, height=48, width=64, leave=0.0)
-    manifest = write_dataset(tmp_path, "davis", videos=5, spec=spec, seed=4, val_fraction=0.4, workers=1,
-                             progress=False)
+    manifest = write_dataset(
+        tmp_path, "davis", videos=5, spec=spec, seed=4, val_fraction=0.4, workers=1, progress=False
+    )
     assert json.loads((tmp_path / "synthetic.json").read_text()) == manifest
     names = [f"syn{i:04d}" for i in range(5)]
     assert (tmp_path / "ImageSets/2017/train.txt").read_text().split() == names[:3]
@@ -309,8 +344,9 @@ def test_davis_layout(tmp_path):
 
 def test_youtube_layout(tmp_path):
     spec = layout_spec("youtube", frames=16, height=48, width=48)
-    manifest = write_dataset(tmp_path, "youtube", videos=8, spec=spec, seed=2, val_fraction=0.5, workers=1,
-                             progress=False)
+    manifest = write_dataset(
+        tmp_path, "youtube", videos=8, spec=spec, seed=2, val_fraction=0.5, workers=1, progress=False
+    )
     every5 = ["00000", "00005", "00010", "00015"]
     train_meta = json.loads((tmp_path / "train/meta.json").read_text())
     valid_meta = json.loads((tmp_path / "valid/meta.json").read_text())
@@ -327,8 +363,10 @@ def test_youtube_layout(tmp_path):
         for object_id in video.ids:
             first = video.first_frame[object_id]
             assert first % 5 == 0
-            assert meta[str(object_id)] == {"category": video.categories[object_id],
-                                            "frames": [f for f in every5 if int(f) >= first]}
+            assert meta[str(object_id)] == {
+                "category": video.categories[object_id],
+                "frames": [f for f in every5 if int(f) >= first],
+            }
         assert _names(part / "JPEGImages" / name) == [f"{f}.jpg" for f in every5]
         sparse += video.ids != tuple(range(1, len(video.ids) + 1))
         if not valid:
@@ -389,30 +427,72 @@ def test_workers_write_the_same_dataset(tmp_path):
 
 def test_cli_writes_a_tiny_dataset_and_refuses_a_non_empty_folder(tmp_path):
     out = tmp_path / "data"
-    args = [sys.executable, "-m", "remn", "generate", str(out), "--videos", "3", "--frames", "6", "--size", "64",
-            "64", "--layout", "youtube", "--seed", "5", "--workers", "2", "--val-fraction", "0.34", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "remn",
+        "generate",
+        str(out),
+        "--videos",
+        "3",
+        "--frames",
+        "6",
+        "--size",
+        "64",
+        "64",
+        "--layout",
+        "youtube",
+        "--seed",
+        "5",
+        "--workers",
+        "2",
+        "--val-fraction",
+        "0.34",
+        "--quiet",
+    ]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "wrote 3 videos, 18 frames of 64x64" in result.stdout and "took" in result.stdout
     manifest = json.loads((out / "synthetic.json").read_text())
-    assert manifest["spec"]["frames"] == 6 and [v["split"] for v in manifest["videos"].values()] == \
-        ["train", "train", "val"]
+    assert manifest["spec"]["frames"] == 6 and [v["split"] for v in manifest["videos"].values()] == [
+        "train",
+        "train",
+        "val",
+    ]
     assert _names(out / "valid/JPEGImages/syn0002") == ["00000.jpg", "00005.jpg"]
 
     again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "already holds results of another run" in again.stderr  # docs/errors.md
     stale = out / "train/JPEGImages/stale.txt"
     stale.write_text("left over")
-    assert main([str(out), "--videos", "1", "--frames", "6", "--size", "32", "32", "--layout", "generic",
-                 "--workers", "1", "--quiet", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                str(out),
+                "--videos",
+                "1",
+                "--frames",
+                "6",
+                "--size",
+                "32",
+                "32",
+                "--layout",
+                "generic",
+                "--workers",
+                "1",
+                "--quiet",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert not stale.exists() and not (out / "train").exists()
     assert sorted(json.loads((out / "synthetic.json").read_text())["videos"]) == ["syn0000"]
 
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    assert main([str(foreign), "--videos", "1", "--frames", "6", "--size", "32", "32", "--quiet",
-                 "--overwrite"]) == 1
+    assert main([str(foreign), "--videos", "1", "--frames", "6", "--size", "32", "32", "--quiet", "--overwrite"]) == 1
     assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
     with pytest.raises(OutputError, match="did not write"):
         write_dataset(foreign, videos=1, spec=layout_spec("davis", frames=2, height=32, width=32), progress=False)

@@ -29,6 +29,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_training import CONFIG, FakeSource, MovingSquares
 
 from remn.config import load_config
 from remn.training.batches import BatchStream
@@ -38,13 +39,15 @@ from remn.training.signals import StopSignals, TrainingInterrupted, resume_comma
 from remn.training.trainer import Trainer
 
 from conftest import REPO
-from test_training import CONFIG, FakeSource, MovingSquares
 
 ITERATIONS = 6
 SAVE_EVERY = 3
 AFTER_STEP_4 = "synthetic: max_skip 5 from epoch 1"
-INTERRUPTED_LINE = re.compile(r"^interrupted \((SIG\w+)\) at stage 'synthetic' iteration (\d+): checkpoint saved to "
-                              r"(\S+); continue with: (.+)$", re.M)
+INTERRUPTED_LINE = re.compile(
+    r"^interrupted \((SIG\w+)\) at stage 'synthetic' iteration (\d+): checkpoint saved to "
+    r"(\S+); continue with: (.+)$",
+    re.M,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,17 +63,40 @@ def videos(tmp_path_factory) -> Path:
     from remn.data.synthetic import layout_spec, write_dataset
 
     root = tmp_path_factory.mktemp("signals") / "videos"
-    write_dataset(root, layout="davis", videos=3, seed=0, val_fraction=0.0, workers=1, progress=False,
-                  spec=layout_spec("davis", frames=6, height=48, width=48))
+    write_dataset(
+        root,
+        layout="davis",
+        videos=3,
+        seed=0,
+        val_fraction=0.0,
+        workers=1,
+        progress=False,
+        spec=layout_spec("davis", frames=6, height=48, width=48),
+    )
     return root
 
 
 def _command(videos: Path, run_dir: Path, name: str, workers: int) -> list[str]:
-    return [sys.executable, "train.py", "--config", "configs/demo.yaml", "--run-name", name, "--no-progress",
-            f"data.synthetic_root={videos}", f"train.run_dir={run_dir}", "data.crop_size=32", "runtime.device=cpu",
-            "train.synthetic.batch_size=1", f"train.synthetic.iterations={ITERATIONS}",
-            "train.synthetic.freeze_encoders=true", f"train.num_workers={workers}", f"train.save_every={SAVE_EVERY}",
-            "data.max_skip_start=3", "data.skip_values=[5,5,5,5,5]"]  # max_skip changes at epoch 1 (step 4)
+    return [
+        sys.executable,
+        "train.py",
+        "--config",
+        "configs/demo.yaml",
+        "--run-name",
+        name,
+        "--no-progress",
+        f"data.synthetic_root={videos}",
+        f"train.run_dir={run_dir}",
+        "data.crop_size=32",
+        "runtime.device=cpu",
+        "train.synthetic.batch_size=1",
+        f"train.synthetic.iterations={ITERATIONS}",
+        "train.synthetic.freeze_encoders=true",
+        f"train.num_workers={workers}",
+        f"train.save_every={SAVE_EVERY}",
+        "data.max_skip_start=3",
+        "data.skip_values=[5,5,5,5,5]",
+    ]  # max_skip changes at epoch 1 (step 4)
 
 
 def _environment() -> dict[str, str]:
@@ -80,8 +106,15 @@ def _environment() -> dict[str, str]:
 def _interrupt(command: list[str], log: Path, signals: list[int]) -> subprocess.CompletedProcess:
     """Start ``command`` in its own process group, wait until step 4 is done (``train.log``),
     then send ``signals`` to the whole group (0.1 s apart)."""
-    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=_environment(), start_new_session=True)
+    child = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(),
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (log.is_file() and AFTER_STEP_4 in log.read_text()):
@@ -145,13 +178,17 @@ def test_sigterm_to_the_process_group_with_loader_workers_exits_143_and_resumes(
 @pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_previous_checkpoint(videos, tmp_path):
     latest = tmp_path / "twice" / "checkpoints" / "latest.pt"
-    stopped = _interrupt(_command(videos, tmp_path, "twice", workers=1), tmp_path / "twice" / "train.log",
-                         [signal.SIGINT, signal.SIGINT])
+    stopped = _interrupt(
+        _command(videos, tmp_path, "twice", workers=1), tmp_path / "twice" / "train.log", [signal.SIGINT, signal.SIGINT]
+    )
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     _quiet(stopped.stderr)
-    assert re.search(r"^interrupted again \(SIGINT\) at stage 'synthetic' iteration [45]: stopped at once; the last "
-                     + re.escape(f"checkpoint, {latest} (stage 'synthetic' iteration {SAVE_EVERY}), is intact; "
-                                 "continue with: "), stopped.stdout, re.M), stopped.stdout
+    assert re.search(
+        r"^interrupted again \(SIGINT\) at stage 'synthetic' iteration [45]: stopped at once; the last "
+        + re.escape(f"checkpoint, {latest} (stage 'synthetic' iteration {SAVE_EVERY}), is intact; continue with: "),
+        stopped.stdout,
+        re.M,
+    ), stopped.stdout
     assert load_training_checkpoint(latest)["iteration"] == SAVE_EVERY
     assert sorted(p.name for p in latest.parent.iterdir()) == ["latest.pt"]  # no temporary file left
 
@@ -160,10 +197,20 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_previous_checkpoint(videos,
 
 
 def _config(tmp_path: Path, *overrides: str):
-    base = ["runtime.device=cpu", "train.num_workers=0", "train.precision=fp32", f"train.run_dir={tmp_path}",
-            "train.log_every=1", "train.image_every=1000", "train.save_every=1000", "train.weights_every=1000",
-            "train.main.batch_size=1", "train.main.freeze_encoders=true", "train.static.batch_size=1",
-            "train.static.freeze_encoders=true"]
+    base = [
+        "runtime.device=cpu",
+        "train.num_workers=0",
+        "train.precision=fp32",
+        f"train.run_dir={tmp_path}",
+        "train.log_every=1",
+        "train.image_every=1000",
+        "train.save_every=1000",
+        "train.weights_every=1000",
+        "train.main.batch_size=1",
+        "train.main.freeze_encoders=true",
+        "train.static.batch_size=1",
+        "train.static.freeze_encoders=true",
+    ]
     return load_config(CONFIG, [*base, *overrides])
 
 
@@ -197,9 +244,11 @@ def test_a_second_signal_during_the_save_leaves_the_previous_checkpoint_and_the_
         trainer.run()
     assert stop.value.immediate and stop.value.exit_code == 130 and stop.value.signal_name == "SIGINT"
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
-    assert str(stop.value) == (f"interrupted again (SIGINT) at stage 'main' iteration 3: stopped at once; the last "
-                               f"checkpoint, {latest} (stage 'main' iteration 2), is intact; continue with: "
-                               f"{resume_command(['train.py', '--x'])}")
+    assert str(stop.value) == (
+        f"interrupted again (SIGINT) at stage 'main' iteration 3: stopped at once; the last "
+        f"checkpoint, {latest} (stage 'main' iteration 2), is intact; continue with: "
+        f"{resume_command(['train.py', '--x'])}"
+    )
     assert load_training_checkpoint(latest)["iteration"] == 2
     assert sorted(p.name for p in latest.parent.iterdir()) == ["latest.pt"]
     assert {sig: signal.getsignal(sig) for sig in before} == before
@@ -221,16 +270,20 @@ def test_signals_during_setup_and_between_stages_lose_nothing(tmp_path, monkeypa
     with pytest.raises(TrainingInterrupted) as first:
         Trainer(cfg, FakeSource(count=1), tmp_path / "run", progress=False, argv=argv).run()
     assert first.value.exit_code == 143 and first.value.checkpoint is None
-    assert str(first.value) == ("interrupted (SIGTERM) during the setup of stage 'static': nothing was lost (no "
-                                f"iteration had run); start again with: {resume_command(argv, resume=False)}")
+    assert str(first.value) == (
+        "interrupted (SIGTERM) during the setup of stage 'static': nothing was lost (no "
+        f"iteration had run); start again with: {resume_command(argv, resume=False)}"
+    )
     assert not (tmp_path / "run" / "checkpoints" / "latest.pt").exists()
 
     signalled_setup.stage = 1  # the first stage completes; the second one's setup is interrupted
     with pytest.raises(TrainingInterrupted) as second:
         Trainer(cfg, FakeSource(count=1), tmp_path / "run", progress=False, argv=argv).run()
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
-    assert str(second.value) == (f"interrupted (SIGTERM) during the setup of stage 'main': nothing was lost: {latest} "
-                                 f"(stage 'static' complete) is up to date; continue with: {resume_command(argv)}")
+    assert str(second.value) == (
+        f"interrupted (SIGTERM) during the setup of stage 'main': nothing was lost: {latest} "
+        f"(stage 'static' complete) is up to date; continue with: {resume_command(argv)}"
+    )
     assert "--load-weights" not in resume_command(argv) and resume_command(argv).endswith("--resume")
     assert load_training_checkpoint(latest)["completed"]
 
@@ -263,10 +316,17 @@ def test_loader_workers_ignore_sigint_and_sigterm(capfd):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["--config", "c.yaml", "--run-name", "x y", "key=value", "--no-progress",
-                                 "--stop-after", "5", "a'b"]), max_size=8),
-       st.sampled_from([[], ["--load-weights", "w.pth"], ["--load-weights=w.pth"], ["--load", "w.pth"],
-                        ["--resume"], ["--res"]]))
+@given(
+    st.lists(
+        st.sampled_from(
+            ["--config", "c.yaml", "--run-name", "x y", "key=value", "--no-progress", "--stop-after", "5", "a'b"]
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(
+        [[], ["--load-weights", "w.pth"], ["--load-weights=w.pth"], ["--load", "w.pth"], ["--resume"], ["--res"]]
+    ),
+)
 def test_the_resume_command_replaces_load_weights_by_resume(words, start):
     argv = ["train.py", *words[:3], *start, *words[3:]]
     command = shlex.split(resume_command(argv, environ={}))
@@ -280,8 +340,10 @@ def test_the_resume_command_replaces_load_weights_by_resume(words, start):
 
 def test_the_resume_command_under_torchrun():
     env = {"TORCHELASTIC_RUN_ID": "1", "LOCAL_WORLD_SIZE": "4", "GROUP_WORLD_SIZE": "1"}
-    assert resume_command(["train.py", "--config", "c.yaml"], environ=env) == \
-        "torchrun --nproc_per_node=4 train.py --config c.yaml --resume"
+    assert (
+        resume_command(["train.py", "--config", "c.yaml"], environ=env)
+        == "torchrun --nproc_per_node=4 train.py --config c.yaml --resume"
+    )
     two_nodes = resume_command(["train.py"], environ={**env, "GROUP_WORLD_SIZE": "2"})
     assert two_nodes.startswith("torchrun --nnodes=2 --nproc_per_node=4 ") and two_nodes.endswith(" train.py --resume")
 
@@ -304,8 +366,9 @@ def test_stop_signals_count_and_give_back():
 
 def _stop_worker(rank: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=30))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=30)
+    )
     ctx = init_distributed("cpu", rank=rank, world_size=2, local_rank=rank)
     try:
         cfg = _config(Path(out_dir), "train.main.iterations=6", "train.main.batch_size=2")
@@ -325,8 +388,10 @@ def _stop_worker(rank: int, init_file: str, out_dir: str) -> None:
             outcome = None
         except TrainingInterrupted as exc:
             outcome = (exc.exit_code, trainer.iteration)
-        torch.save({"outcome": outcome, "requested": requested, "agreed": max_over_processes(rank * 7, ctx)},
-                   Path(out_dir) / f"rank{rank}.pt")
+        torch.save(
+            {"outcome": outcome, "requested": requested, "agreed": max_over_processes(rank * 7, ctx)},
+            Path(out_dir) / f"rank{rank}.pt",
+        )
     finally:
         shutdown_distributed(ctx)
 
@@ -352,8 +417,14 @@ def _catches(pid: int, sig: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
 def test_a_signal_before_training_starts_exits_without_a_traceback(tmp_path):
-    child = subprocess.Popen(_command(tmp_path / "none", tmp_path, "early", workers=0), cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
+    child = subprocess.Popen(
+        _command(tmp_path / "none", tmp_path, "early", workers=0),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(),
+    )
     try:
         deadline = time.monotonic() + 30
         while not _catches(child.pid, signal.SIGTERM):  # train.py has taken the signal over: still importing

@@ -25,12 +25,26 @@ from remn.model.checkpoint import CheckpointError, atomic_save, load_network_wei
 from remn.training.batches import BatchStream
 from remn.training.checkpoint import CHECKPOINT_FORMAT, load_training_checkpoint
 from remn.training.clip_pass import ClipPass
-from remn.training.distributed import (BatchSplitError, DistributedContext, ResumableSampler, init_distributed,
-                                       shutdown_distributed, split_batch)
+from remn.training.distributed import (
+    BatchSplitError,
+    DistributedContext,
+    ResumableSampler,
+    init_distributed,
+    shutdown_distributed,
+    split_batch,
+)
 from remn.training.errors import NonFiniteLossError, TrainingError
 from remn.training.loss import bootstrap_fraction, bootstrapped_cross_entropy, clip_segmentation_loss
-from remn.training.optim import (clip_gradients, configure_trainable, gradient_norm, lr_factor, make_optimizer,
-                                 make_scheduler, parameter_groups, stage_lr)
+from remn.training.optim import (
+    clip_gradients,
+    configure_trainable,
+    gradient_norm,
+    lr_factor,
+    make_optimizer,
+    make_scheduler,
+    parameter_groups,
+    stage_lr,
+)
 from remn.training.trainer import Trainer
 
 from conftest import DAVIS_MINI, REPO, needs_davis_mini
@@ -61,8 +75,16 @@ class MovingSquares(Dataset):
     turns frames into NaN once it reaches zero.
     """
 
-    def __init__(self, count: int, frames: int, size: int, objects: int = 2, augment: bool = False,
-                 source: "FakeSource | None" = None, max_skip: int = 0) -> None:
+    def __init__(
+        self,
+        count: int,
+        frames: int,
+        size: int,
+        objects: int = 2,
+        augment: bool = False,
+        source: "FakeSource | None" = None,
+        max_skip: int = 0,
+    ) -> None:
         self.count, self.frames, self.size, self.objects = count, frames, size, objects
         self.augment, self.source, self.max_skip = augment, source, max_skip
 
@@ -80,9 +102,9 @@ class MovingSquares(Dataset):
             y, x = torch.randint(0, s - side - t_len, (2,), generator=gen).tolist()
             colour = torch.rand(3, 1, 1, generator=gen)
             for t in range(t_len):
-                gt[t, :, 0, y + t:y + t + side, x + t:x + t + side] = 0  # in front of earlier objects
-                gt[t, o, 0, y + t:y + t + side, x + t:x + t + side] = 1
-                image[t, :, y + t:y + t + side, x + t:x + t + side] = colour
+                gt[t, :, 0, y + t : y + t + side, x + t : x + t + side] = 0  # in front of earlier objects
+                gt[t, o, 0, y + t : y + t + side, x + t : x + t + side] = 1
+                image[t, :, y + t : y + t + side, x + t : x + t + side] = colour
         if self.augment:
             image = (image * (0.8 + 0.4 * torch.rand(()))).clamp(0, 1)
         rgb = (image - IMAGENET_MEAN) / IMAGENET_STD
@@ -94,36 +116,52 @@ class MovingSquares(Dataset):
         for o in range(used):
             cls_gt[gt[:, o, 0] > 0.5] = o + 1
         selector = (torch.arange(k) < used).float()
-        return {"rgb": rgb, "gt": gt, "cls_gt": cls_gt, "selector": selector,
-                "info": {"name": f"squares{index}", "frames": torch.arange(t_len), "num_objects": used}}
+        return {
+            "rgb": rgb,
+            "gt": gt,
+            "cls_gt": cls_gt,
+            "selector": selector,
+            "info": {"name": f"squares{index}", "frames": torch.arange(t_len), "num_objects": used},
+        }
 
 
 class FakeSource:
     """A :class:`remn.training.batches.DataSource` over :class:`MovingSquares`."""
 
-    def __init__(self, size: int = 32, count: int = 4, augment: bool = False, skips=(5, 10, 15),
-                 poisoned: int | None = None) -> None:
+    def __init__(
+        self, size: int = 32, count: int = 4, augment: bool = False, skips=(5, 10, 15), poisoned: int | None = None
+    ) -> None:
         self.size, self.count, self.augment, self.skips, self.poisoned = size, count, augment, skips, poisoned
         self.built: list[tuple[str, int, int]] = []
 
     def dataset(self, stage: str, max_skip: int, clip_frames: int) -> Dataset:
         self.built.append((stage, max_skip, clip_frames))
-        return MovingSquares(self.count, clip_frames, self.size, augment=self.augment, source=self,
-                             max_skip=max_skip)
+        return MovingSquares(self.count, clip_frames, self.size, augment=self.augment, source=self, max_skip=max_skip)
 
     def max_skip_at(self, progress: float) -> int:
         return self.skips[min(len(self.skips) - 1, int(progress * len(self.skips)))]
 
 
-_FROZEN = ("train.static.freeze_encoders=true", "train.synthetic.freeze_encoders=true",
-           "train.main.freeze_encoders=true")
+_FROZEN = (
+    "train.static.freeze_encoders=true",
+    "train.synthetic.freeze_encoders=true",
+    "train.main.freeze_encoders=true",
+)
 """Fixed encoders make a CPU step several times cheaper (Adam and the weight gradients of the
 55M-parameter network dominate); the distributed test trains everything."""
 
 
 def _config(tmp_path: Path, *overrides: str):
-    base = ["runtime.device=cpu", "train.num_workers=0", "train.precision=fp32", f"train.run_dir={tmp_path}",
-            "train.log_every=1", "train.image_every=1000", "train.save_every=1000", "train.weights_every=1000"]
+    base = [
+        "runtime.device=cpu",
+        "train.num_workers=0",
+        "train.precision=fp32",
+        f"train.run_dir={tmp_path}",
+        "train.log_every=1",
+        "train.image_every=1000",
+        "train.save_every=1000",
+        "train.weights_every=1000",
+    ]
     return load_config(CONFIG, [*base, *overrides])
 
 
@@ -150,8 +188,9 @@ def test_bootstrap_fraction_follows_stcns_schedule(iteration):
 
 def test_bootstrap_fraction_at_a_few_iterations_and_from_the_config():
     cfg = TrainConfig()
-    assert [bootstrap_fraction(i, cfg) for i in (0, 19_999, 20_000, 45_000, 70_000, 10**6)] == \
-        pytest.approx([1.0, 1.0, 1.0, 0.575, 0.15, 0.15])
+    assert [bootstrap_fraction(i, cfg) for i in (0, 19_999, 20_000, 45_000, 70_000, 10**6)] == pytest.approx(
+        [1.0, 1.0, 1.0, 0.575, 0.15, 0.15]
+    )
     custom = dataclasses.replace(cfg, bootstrap_start=10, bootstrap_end=20, bootstrap_final=0.5)
     assert bootstrap_fraction(15, custom) == pytest.approx(0.75)
 
@@ -166,7 +205,7 @@ def test_bootstrapped_ce_keeps_the_hardest_pixels_per_sample(seed, fraction):
     got = bootstrapped_cross_entropy(logits, target, num_objects, fraction)
     expected = []
     for b, channels in ((0, 2), (1, 3)):  # one object: background and object only
-        losses = torch.nn.functional.cross_entropy(logits[b:b + 1, :channels], target[b:b + 1], reduction="none")
+        losses = torch.nn.functional.cross_entropy(logits[b : b + 1, :channels], target[b : b + 1], reduction="none")
         losses = losses.flatten().sort(descending=True).values[: max(1, int(64 * fraction))]
         expected.append(losses.mean())
     assert torch.allclose(got, torch.stack(expected).mean())
@@ -178,8 +217,9 @@ def test_clip_loss_sums_the_frames_after_the_first():
     cls_gt = torch.randint(0, 2, (2, 4, 4, 4), generator=gen)
     selector = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     loss = clip_segmentation_loss(frames, cls_gt, selector, 1.0)
-    by_hand = sum(bootstrapped_cross_entropy(f, cls_gt[:, t + 1], torch.tensor([1, 2]), 1.0)
-                  for t, f in enumerate(frames))
+    by_hand = sum(
+        bootstrapped_cross_entropy(f, cls_gt[:, t + 1], torch.tensor([1, 2]), 1.0) for t, f in enumerate(frames)
+    )
     assert torch.allclose(loss.total, by_hand) and len(loss.per_frame) == 3
 
 
@@ -275,8 +315,7 @@ def test_clipping_bounds_the_gradient_norm_and_keeps_its_direction():
 
 
 def test_the_trainer_steps_with_clipped_gradients(tmp_path):
-    cfg = _config(tmp_path, "train.main.iterations=1", "train.main.batch_size=1", "train.clip_grad_norm=1e-3",
-                  *_FROZEN)
+    cfg = _config(tmp_path, "train.main.iterations=1", "train.main.batch_size=1", "train.clip_grad_norm=1e-3", *_FROZEN)
     trainer = Trainer(cfg, FakeSource(count=1), tmp_path / "run", progress=False)
     trainer.start_stage(0)
     seen = []
@@ -295,8 +334,9 @@ def test_an_unknown_lr_multiplier_prefix_is_refused_before_the_run_folder_is_wri
 
 def test_lr_multipliers_make_parameter_groups_by_module(small_model):
     cfg = TrainConfig()
-    stage = dataclasses.replace(cfg.rrm, lr=1e-4, milestones=[2],
-                                lr_multipliers={"frm": 10.0, "rrm": 2.0, "rrm.gate": 5.0})
+    stage = dataclasses.replace(
+        cfg.rrm, lr=1e-4, milestones=[2], lr_multipliers={"frm": 10.0, "rrm": 2.0, "rrm.gate": 5.0}
+    )
     try:
         trainable = configure_trainable(small_model, stage)  # encoders frozen, RRM trained
         groups = parameter_groups(small_model, stage)
@@ -356,11 +396,14 @@ class SettableSquares(MovingSquares):
 def test_max_skip_changes_at_epoch_boundaries_only(in_place):
     source = FakeSource(count=4)
     if in_place:
-        source.dataset = lambda stage, max_skip, frames: (source.built.append((stage, max_skip, frames)),
-                                                          SettableSquares(4, frames, 32, max_skip=max_skip))[1]
+        source.dataset = lambda stage, max_skip, frames: (
+            source.built.append((stage, max_skip, frames)),
+            SettableSquares(4, frames, 32, max_skip=max_skip),
+        )[1]
     ctx = DistributedContext()
-    stream = BatchStream(source, "main", 3, micro_batch=2, iterations=12, accumulation=1, ctx=ctx, seed=0,
-                         num_workers=0)
+    stream = BatchStream(
+        source, "main", 3, micro_batch=2, iterations=12, accumulation=1, ctx=ctx, seed=0, num_workers=0
+    )
     assert stream.position.total_epochs == 6  # 2 batches per epoch
     seen = []
     for _ in range(12):
@@ -390,14 +433,19 @@ def test_clip_pass_follows_inference_frm_and_soft_memory(small_model, monkeypatc
     seen_prev, seen_masks = [], []
     enhance, encode_value = small_model.enhance_key, small_model.encode_value
     monkeypatch.setattr(small_model, "enhance_key", lambda key, prev: (seen_prev.append(prev), enhance(key, prev))[1])
-    monkeypatch.setattr(small_model, "encode_value",
-                        lambda frames, f16, masks: (seen_masks.append(masks), encode_value(frames, f16, masks))[1])
+    monkeypatch.setattr(
+        small_model,
+        "encode_value",
+        lambda frames, f16, masks: (seen_masks.append(masks), encode_value(frames, f16, masks))[1],
+    )
     out = ClipPass(small_model).train()(clip["rgb"], clip["gt"], clip["selector"])
     assert len(out.logits) == 2 and out.logits[0].shape == (2, 3, 32, 32)
     assert not out.rrm_losses
     # frame 0 and frame 1 use frame 0's ground truth; frame t >= 2 uses frame t-1's soft prediction
     first = seen_prev[0]
-    assert seen_prev[1] is first and torch.allclose(first[:, 1:], clip["gt"][:, 0, :, 0] * clip["selector"][:, :, None, None], atol=1e-4)
+    assert seen_prev[1] is first and torch.allclose(
+        first[:, 1:], clip["gt"][:, 0, :, 0] * clip["selector"][:, :, None, None], atol=1e-4
+    )
     assert len(seen_prev) == 3 and seen_prev[2] is out.probs[0]
     # frame 0's values from the ground truth, frame 1's from its soft prediction, with gradient;
     # the last frame is not encoded
@@ -423,7 +471,8 @@ def test_initial_weights_from_stcn_or_remn_files(small_model, stcn_random_state,
     assert torch.equal(small_model.state_dict()["decoder.pred.weight"], stcn_random_state["decoder.pred.weight"])
     save_weights(small_model, tmp_path / "remn.pth")
     assert load_network_weights(small_model, tmp_path / "remn.pth").description.startswith(
-        f"loaded {len(small_model.state_dict())} entries")
+        f"loaded {len(small_model.state_dict())} entries"
+    )
     torch.save({"decoder.pred.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="other.pth"):
         load_network_weights(small_model, tmp_path / "other.pth")
@@ -435,12 +484,24 @@ def test_initial_weights_from_stcn_or_remn_files(small_model, stcn_random_state,
 def test_every_stage_runs_in_one_launch(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = _config(tmp_path, "train.stages=[static,synthetic,main,rrm]", "memory.capacity=2",
-                  "train.static.iterations=1", "train.static.batch_size=2",
-                  "train.synthetic.iterations=1", "train.synthetic.batch_size=1",
-                  "train.main.iterations=2", "train.main.batch_size=2", "train.main.milestones=[1]",
-                  "train.rrm.iterations=2", "train.rrm.batch_size=1", "train.rrm.clip_frames=4",
-                  "train.rrm.lr=1e-4", "train.image_every=1", *_FROZEN)
+    cfg = _config(
+        tmp_path,
+        "train.stages=[static,synthetic,main,rrm]",
+        "memory.capacity=2",
+        "train.static.iterations=1",
+        "train.static.batch_size=2",
+        "train.synthetic.iterations=1",
+        "train.synthetic.batch_size=1",
+        "train.main.iterations=2",
+        "train.main.batch_size=2",
+        "train.main.milestones=[1]",
+        "train.rrm.iterations=2",
+        "train.rrm.batch_size=1",
+        "train.rrm.clip_frames=4",
+        "train.rrm.lr=1e-4",
+        "train.image_every=1",
+        *_FROZEN,
+    )
     source = FakeSource(size=32, count=2)
     summary = Trainer(cfg, source, tmp_path / "run", progress=False).run()
     assert summary.finished and summary.final_weights == tmp_path / "run" / "checkpoints" / "rrm_final.pth"
@@ -463,15 +524,18 @@ def test_every_stage_runs_in_one_launch(tmp_path):
     torch.manual_seed(cfg.runtime.seed)
     initial = build_model(cfg).state_dict()
     assert all(torch.equal(main[k], initial[k]) for k in initial if k.startswith("rrm."))
-    for name in ("rrm.gate.conv1.weight", "rrm.gate.conv2.weight", "rrm.key_reducers.0.conv.weight",
-                 "rrm.value_reducers.0.conv.weight"):
+    for name in (
+        "rrm.gate.conv1.weight",
+        "rrm.gate.conv2.weight",
+        "rrm.key_reducers.0.conv.weight",
+        "rrm.value_reducers.0.conv.weight",
+    ):
         assert not torch.equal(rrm[name], main[name]), name
     assert torch.equal(rrm["rrm.key_reducers.1.conv.weight"], main["rrm.key_reducers.1.conv.weight"])  # unused policy
     assert all(torch.equal(rrm[k], main[k]) for k in main if k.startswith(("key_encoder.", "value_encoder.")))
     assert not torch.equal(rrm["decoder.pred.weight"], main["decoder.pred.weight"])
 
-    events = EventAccumulator(str(folder / "tensorboard"), size_guidance={"scalars": 0, "images": 0,
-                                                                          "histograms": 0})
+    events = EventAccumulator(str(folder / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "histograms": 0})
     events.Reload()
     tags = events.Tags()
     for stage in ("static", "synthetic", "main", "rrm"):
@@ -484,8 +548,14 @@ def test_every_stage_runs_in_one_launch(tmp_path):
 
 
 def test_loss_falls_on_a_fixed_batch(tmp_path):
-    cfg = _config(tmp_path, "train.main.iterations=50", "train.main.batch_size=1", "train.main.lr=1e-4",
-                  "train.main.freeze_encoders=true", "train.log_every=5")
+    cfg = _config(
+        tmp_path,
+        "train.main.iterations=50",
+        "train.main.batch_size=1",
+        "train.main.lr=1e-4",
+        "train.main.freeze_encoders=true",
+        "train.log_every=5",
+    )
     summary = Trainer(cfg, FakeSource(size=32, count=1), tmp_path / "run", progress=False).run()
     losses = [r["loss/total"] for r in summary.history]
     assert len(losses) == 10 and all(math.isfinite(v) for v in losses)
@@ -493,15 +563,26 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
 
 
 def _run_to(tmp_path: Path, name: str, stop_after: int | None, resume: bool = False, extra: tuple[str, ...] = ()):
-    cfg = _config(tmp_path, "train.main.iterations=4", "train.main.batch_size=1", "train.main.lr=1e-4",
-                  "train.deterministic=true", "train.main.milestones=[3]", *_FROZEN, *extra)
-    trainer = Trainer(cfg, FakeSource(size=32, count=3, augment=True), tmp_path / name, resume=resume,
-                      progress=False)
+    cfg = _config(
+        tmp_path,
+        "train.main.iterations=4",
+        "train.main.batch_size=1",
+        "train.main.lr=1e-4",
+        "train.deterministic=true",
+        "train.main.milestones=[3]",
+        *_FROZEN,
+        *extra,
+    )
+    trainer = Trainer(cfg, FakeSource(size=32, count=3, augment=True), tmp_path / name, resume=resume, progress=False)
     return trainer, trainer.run(stop_after=stop_after)
 
 
-OPT_IN = ("train.main.schedule=cosine", "train.main.warmup=1", "train.clip_grad_norm=0.05",
-          "train.main.lr_multipliers={frm: 10.0, decoder.pred: 0.5}")
+OPT_IN = (
+    "train.main.schedule=cosine",
+    "train.main.warmup=1",
+    "train.clip_grad_norm=0.05",
+    "train.main.lr_multipliers={frm: 10.0, decoder.pred: 0.5}",
+)
 """Every opt-in optimiser feature at once: cosine schedule with warm-up, clipping, two extra groups."""
 
 
@@ -524,14 +605,17 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, extra):
         assert row["lr"] == whole_rows[row["iteration"]]["lr"]
     if extra:  # the groups' rates were logged and resumed too, and clipping was at work
         assert all(row["lr/frm"] == whole_rows[row["iteration"]]["lr/frm"] for row in second.history)
-        assert whole_rows[1]["lr/frm"] == pytest.approx(1e-3) and whole_rows[1]["lr/decoder.pred"] == pytest.approx(5e-5)
+        assert whole_rows[1]["lr/frm"] == pytest.approx(1e-3) and whole_rows[1]["lr/decoder.pred"] == pytest.approx(
+            5e-5
+        )
         assert all(row["grad_norm"] > 0.05 for row in whole.history)
 
 
 def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
     overrides = ("train.main.iterations=2", "train.main.batch_size=1", "train.main.freeze_encoders=true")
-    bf16 = Trainer(_config(tmp_path, *overrides, "train.precision=bf16"), FakeSource(count=1), tmp_path / "bf16",
-                   progress=False)
+    bf16 = Trainer(
+        _config(tmp_path, *overrides, "train.precision=bf16"), FakeSource(count=1), tmp_path / "bf16", progress=False
+    )
     assert bf16.precision == "bf16" and not bf16.run(stop_after=1).history[-1].get("amp/scale")
     fp16_cfg = _config(tmp_path, *overrides, "train.precision=fp16")
     fp16 = Trainer(fp16_cfg, FakeSource(count=1), tmp_path / "fp16", progress=False)
@@ -580,18 +664,33 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     source = FakeSource(size=32, count=2, poisoned=2)  # clips 3 onwards are NaN: iteration 3 fails
     monkeypatch.setattr(remn.training, "VideoDataSource", lambda cfg: source)
     train = _load_train_script()
-    code = train.main(["--config", str(CONFIG), "--run-name", "bad", "--no-progress", "runtime.device=cpu",
-                       "train.num_workers=0", f"train.run_dir={tmp_path}", "train.main.iterations=5",
-                       "train.main.batch_size=1", "train.save_every=1", "train.main.freeze_encoders=true"])
+    code = train.main(
+        [
+            "--config",
+            str(CONFIG),
+            "--run-name",
+            "bad",
+            "--no-progress",
+            "runtime.device=cpu",
+            "train.num_workers=0",
+            f"train.run_dir={tmp_path}",
+            "train.main.iterations=5",
+            "train.main.batch_size=1",
+            "train.save_every=1",
+            "train.main.freeze_encoders=true",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3 and "non-finite loss" in err and "iteration 3" in err and "latest.pt" in err
     kept = load_training_checkpoint(tmp_path / "bad" / "checkpoints" / "latest.pt")
-    assert kept["iteration"] == 2 and all(torch.isfinite(v).all() for v in kept["model"].values()
-                                          if v.is_floating_point())
+    assert kept["iteration"] == 2 and all(
+        torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point()
+    )
     with pytest.raises(NonFiniteLossError):  # the Python API raises
         source.poisoned = 0
-        Trainer(load_config(tmp_path / "bad" / "config.yaml"), source, tmp_path / "bad", resume=True,
-                progress=False).run()
+        Trainer(
+            load_config(tmp_path / "bad" / "config.yaml"), source, tmp_path / "bad", resume=True, progress=False
+        ).run()
 
 
 def test_cli_arguments_and_configuration_errors(tmp_path, capsys):
@@ -645,8 +744,9 @@ def _collate(indices: list[int]) -> dict:
 def test_two_processes_average_gradients_like_one_process_on_the_whole_batch(tmp_path):
     mp.spawn(_ddp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "ddp_grads.pt", weights_only=True)
-    one = Trainer(_config(tmp_path, "train.main.batch_size=2"), FakeSource(size=32, count=2), tmp_path / "one",
-                  progress=False)
+    one = Trainer(
+        _config(tmp_path, "train.main.batch_size=2"), FakeSource(size=32, count=2), tmp_path / "one", progress=False
+    )
     whole = _gradients(one, [_collate([0, 1])])
     accumulated = _gradients(one, [_collate([0]), _collate([1])])  # two micro-batches of one clip
     assert ddp.keys() == whole.keys() == accumulated.keys() and not any(k.startswith("rrm.") for k in whole)
@@ -667,11 +767,23 @@ def test_train_py_on_real_frames_with_the_project_datasets(tmp_path, capsys):
     subset = tmp_path / "videos.txt"
     subset.write_text("\n".join(p.name for p in sorted((DAVIS_MINI / "JPEGImages" / "480p").iterdir())) + "\n")
     train = _load_train_script()
-    code = train.main(["--config", str(REPO / "configs" / "train" / "main.yaml"), "--no-progress",
-                       f"data.davis_root={DAVIS_MINI}", f"data.davis_subset={subset}",
-                       f"data.youtube_root={tmp_path / 'none'}", "data.crop_size=32", "runtime.device=cpu",
-                       "train.num_workers=0", f"train.run_dir={tmp_path}", "train.main.iterations=1",
-                       "train.main.batch_size=1", "train.main.freeze_encoders=true"])
+    code = train.main(
+        [
+            "--config",
+            str(REPO / "configs" / "train" / "main.yaml"),
+            "--no-progress",
+            f"data.davis_root={DAVIS_MINI}",
+            f"data.davis_subset={subset}",
+            f"data.youtube_root={tmp_path / 'none'}",
+            "data.crop_size=32",
+            "runtime.device=cpu",
+            "train.num_workers=0",
+            f"train.run_dir={tmp_path}",
+            "train.main.iterations=1",
+            "train.main.batch_size=1",
+            "train.main.freeze_encoders=true",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "training finished" in out and "davis x5" in out
     assert (tmp_path / "remn_main" / "checkpoints" / "main_final.pth").is_file()

@@ -72,8 +72,13 @@ def late_object_video() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def davis_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("davis") / "trainval"
-    videos = {"stripes": [stripes(i) for i in range(FRAMES)], "still": [stripes(0)] * FRAMES,
-              "late": late_object_video(), "short": [stripes(0), stripes(1)], "val_video": [stripes(0)] * FRAMES}
+    videos = {
+        "stripes": [stripes(i) for i in range(FRAMES)],
+        "still": [stripes(0)] * FRAMES,
+        "late": late_object_video(),
+        "short": [stripes(0), stripes(1)],
+        "val_video": [stripes(0)] * FRAMES,
+    }
     for name, labels in videos.items():
         write_video(root / "JPEGImages" / "480p" / name, root / "Annotations" / "480p" / name, labels)
     (root / "ImageSets" / "2017").mkdir(parents=True)
@@ -85,8 +90,13 @@ def davis_root(tmp_path_factory) -> Path:
 def youtube_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("youtube") / "train_480p"
     for name in ("yt_a", "yt_b", "yt_c"):
-        write_video(root / "JPEGImages" / name, root / "Annotations" / name,
-                    [stripes(i) for i in range(FRAMES)], step=5, ext=".jpg")
+        write_video(
+            root / "JPEGImages" / name,
+            root / "Annotations" / name,
+            [stripes(i) for i in range(FRAMES)],
+            step=5,
+            ext=".jpg",
+        )
     return root
 
 
@@ -184,8 +194,9 @@ def test_larger_max_skip_gives_larger_gaps(clip_frames):
     generator = torch.Generator().manual_seed(0)
 
     def mean_gap(max_skip: int) -> float:
-        return float(np.mean([np.diff(sample_clip_indices(80, clip_frames, max_skip, generator)).mean()
-                              for _ in range(400)]))
+        return float(
+            np.mean([np.diff(sample_clip_indices(80, clip_frames, max_skip, generator)).mean() for _ in range(400)])
+        )
 
     gaps = [mean_gap(skip) for skip in (1, 5, 10, 25)]
     assert gaps == sorted(gaps) and gaps[-1] > 2 * gaps[1], gaps
@@ -300,8 +311,9 @@ def test_objects_are_picked_at_random_up_to_max_objects(davis_root):
 
 def test_video_without_objects_retries_then_gives_empty_masks(tmp_path, monkeypatch):
     root = tmp_path / "empty"
-    write_video(root / "JPEGImages" / "blank", root / "Annotations" / "blank",
-                [np.zeros((HEIGHT, WIDTH), np.uint8)] * 5)
+    write_video(
+        root / "JPEGImages" / "blank", root / "Annotations" / "blank", [np.zeros((HEIGHT, WIDTH), np.uint8)] * 5
+    )
     dataset = VOSTrainDataset(root, "folder", crop_size=CROP)
     calls = []
     original = sample_clip_indices
@@ -459,8 +471,10 @@ def test_static_alignment_check_catches_a_bend_with_different_params(static_root
     def misaligned(self, image, mask):
         image_params = self.frame_affine_image.make_params([image])
         mask_params = self.frame_affine_image.make_params([mask])
-        return (self.frame_affine_image.transform(image, image_params),
-                self.frame_affine_mask.transform(mask, mask_params))
+        return (
+            self.frame_affine_image.transform(image, image_params),
+            self.frame_affine_mask.transform(mask, mask_params),
+        )
 
     monkeypatch.setattr(StaticAugment, "bend_frame", misaligned)
     dataset = StaticImageDataset(static_root, crop_size=CROP, tps_probability=0.5)
@@ -530,8 +544,7 @@ def test_data_config_is_validated():
 
 
 def test_main_stage_mixes_davis_and_youtube(davis_root, youtube_root, tmp_path):
-    cfg = dataclasses.replace(DataConfig(), davis_root=str(davis_root), youtube_root=str(youtube_root),
-                              crop_size=CROP)
+    cfg = dataclasses.replace(DataConfig(), davis_root=str(davis_root), youtube_root=str(youtube_root), crop_size=CROP)
     mix = build_training_dataset("main", cfg, max_skip=10)
     assert isinstance(mix, TrainingSet) and mix.missing == []
     assert len(mix) == 5 * 3 + 3
@@ -542,8 +555,9 @@ def test_main_stage_mixes_davis_and_youtube(davis_root, youtube_root, tmp_path):
     assert len(only_davis) == 15 and only_davis.missing == [f"youtube ({tmp_path / 'none'})"]
     assert "missing: youtube" in only_davis.describe()
     with pytest.raises(DataError, match="neither"):
-        build_training_dataset("main", dataclasses.replace(cfg, davis_root=str(tmp_path / "a"),
-                                                           youtube_root=str(tmp_path / "b")), 5)
+        build_training_dataset(
+            "main", dataclasses.replace(cfg, davis_root=str(tmp_path / "a"), youtube_root=str(tmp_path / "b")), 5
+        )
     with pytest.raises(ValueError, match="clip_frames"):
         build_training_dataset("rrm", cfg, 5)
     rrm = build_training_dataset("rrm", cfg, 5, clip_frames=6)
@@ -551,8 +565,13 @@ def test_main_stage_mixes_davis_and_youtube(davis_root, youtube_root, tmp_path):
 
 
 def test_static_and_synthetic_stages(static_root, davis_root, tmp_path):
-    cfg = dataclasses.replace(DataConfig(), static_root=str(static_root), crop_size=CROP,
-                              synthetic_root=str(davis_root), bl30k_root=str(tmp_path / "no_bl30k"))
+    cfg = dataclasses.replace(
+        DataConfig(),
+        static_root=str(static_root),
+        crop_size=CROP,
+        synthetic_root=str(davis_root),
+        bl30k_root=str(tmp_path / "no_bl30k"),
+    )
     static = build_training_dataset("static", cfg, max_skip=5)
     assert len(static) == 10 and static.missing == ["static/DUTS-TE", "static/ecssd", "static/HRSOD_small"]
     synthetic = build_training_dataset("synthetic", cfg, max_skip=5)
@@ -579,8 +598,9 @@ def test_dataloader_with_workers_collates_a_batch(davis, static_root):
 def test_the_sample_check_names_what_breaks_the_contract():
     masks = torch.zeros(3, 1, 16, 16)
     masks[:, 0, 4:8, 4:8] = 1
-    good = pack_sample("clip", [0, 2, 4], torch.zeros(3, 3, 16, 16, dtype=torch.float64), masks,
-                       masks[:, 0].long(), max_objects=2)
+    good = pack_sample(
+        "clip", [0, 2, 4], torch.zeros(3, 3, 16, 16, dtype=torch.float64), masks, masks[:, 0].long(), max_objects=2
+    )
     assert good["rgb"].dtype == torch.float32 and good["selector"].tolist() == [1.0, 0.0]
     assert sample_problems(good) == []
     bad = {**good, "cls_gt": good["cls_gt"].int()}
@@ -596,6 +616,7 @@ def test_the_sample_check_names_what_breaks_the_contract():
     batch = torch.utils.data.default_collate([good, good])
     assert batch_problems(batch, clip_frames=3) == []
     assert batch_problems(batch, clip_frames=4, setting="train.main.clip_frames") == [
-        "clips have 3 frames but train.main.clip_frames is 4"]
+        "clips have 3 frames but train.main.clip_frames is 4"
+    ]
     odd = {**batch, "rgb": batch["rgb"][..., :15, :]}
     assert "multiples of 16" in batch_problems(odd, clip_frames=3)[0]

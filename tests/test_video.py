@@ -31,9 +31,17 @@ def clip() -> list[np.ndarray]:
     return generate_video(3, frames=FRAMES, height=HEIGHT, width=WIDTH).frames
 
 
-def write_video(path: Path, frames, *, codec: str = "libx264rgb", options: dict | None = None,
-                container_options: dict | None = None, rate=10, format: str | None = None,
-                rotation: int | None = None) -> Path:
+def write_video(
+    path: Path,
+    frames,
+    *,
+    codec: str = "libx264rgb",
+    options: dict | None = None,
+    container_options: dict | None = None,
+    rate=10,
+    format: str | None = None,
+    rotation: int | None = None,
+) -> Path:
     """Frames encoded with PyAV. The default, libx264rgb at qp 0 without B-frames, is lossless:
     frames decode to exactly what was written, in file order."""
     lossless = codec == "libx264rgb"
@@ -158,10 +166,17 @@ def test_edit_list_that_hides_frames_is_not_a_truncation(tmp_path, clip):
     assert all(np.array_equal(image, clip[i + 3]) for i, image in frames.iterate(range(len(frames))))
 
 
-@pytest.mark.parametrize("format, codec, suffix", [
-    ("matroska", "libx264", "mkv"), ("matroska", "mpeg4", "mkv"), ("webm", "libvpx-vp9", "webm"),
-    ("avi", "mpeg4", "avi"), ("mov", "libx264", "mov"), ("mp4", "libx264", "mp4"),
-])
+@pytest.mark.parametrize(
+    "format, codec, suffix",
+    [
+        ("matroska", "libx264", "mkv"),
+        ("matroska", "mpeg4", "mkv"),
+        ("webm", "libvpx-vp9", "webm"),
+        ("avi", "mpeg4", "avi"),
+        ("mov", "libx264", "mov"),
+        ("mp4", "libx264", "mp4"),
+    ],
+)
 @pytest.mark.parametrize("rate", [Fraction(30000, 1001), Fraction(25), Fraction(12)])
 @pytest.mark.parametrize("count", [1, 7, 20])
 def test_good_files_are_never_refused(tmp_path, clip, format, codec, suffix, rate, count):
@@ -215,7 +230,7 @@ def test_corrupt_packet_in_the_middle_stops_decoding_there(tmp_path, clip, capfd
     offset, size = samples(path)[10]
     data = bytearray(path.read_bytes())
     garbage = np.random.default_rng(0).integers(0, 256, 32, np.uint8).tobytes()
-    data[offset + size // 4: offset + size // 4 + 32] = garbage  # inside frame 10's data
+    data[offset + size // 4 : offset + size // 4 + 32] = garbage  # inside frame 10's data
     path.write_bytes(bytes(data))
     with pytest.raises(DataError) as caught:
         VideoFileFrames(path)
@@ -254,8 +269,9 @@ def test_mp4_cut_before_its_index_names_the_ffmpeg_reason(tmp_path, clip, capfd,
     _assert_silent(capfd)
 
 
-@pytest.mark.parametrize("name, content", [("notes.mp4", b"not a video"), ("noise.mkv", bytes(range(256)) * 40),
-                                           ("empty.avi", b"")])
+@pytest.mark.parametrize(
+    "name, content", [("notes.mp4", b"not a video"), ("noise.mkv", bytes(range(256)) * 40), ("empty.avi", b"")]
+)
 def test_non_video_file_is_unreadable(tmp_path, capfd, name, content):
     path = tmp_path / name
     path.write_bytes(content)

@@ -9,13 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DAVIS_MINI, needs_davis_mini
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from remn.data import check
 from remn.cli.check import main as check_command
+from remn.data import check
 from remn.data.masks import (
     DAVIS_PALETTE,
     EMPTY_FIRST_MASK,
@@ -37,6 +36,7 @@ from remn.data.video import play_order
 from remn.data.video_file import VideoFileFrames
 from remn.data.vos import DAVIS2016, DAVIS2017, GenericDataset, LongTimeVideos, YouTubeVOS, open_dataset
 
+from conftest import DAVIS_MINI, needs_davis_mini
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,16 @@ def generated(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for layout in ("davis", "youtube", "generic"):
         out[layout] = root / layout
-        write_dataset(out[layout], layout=layout, videos=4,
-                      spec=layout_spec(layout, frames=16, height=48, width=72), seed=5, val_fraction=0.5, workers=1,
-                      progress=False)
+        write_dataset(
+            out[layout],
+            layout=layout,
+            videos=4,
+            spec=layout_spec(layout, frames=16, height=48, width=72),
+            seed=5,
+            val_fraction=0.5,
+            workers=1,
+            progress=False,
+        )
     return out
 
 
@@ -73,7 +80,7 @@ def test_davis2017_reads_the_split_and_streams_frames(generated):
     assert [f.index for f in frames] == list(range(16))
     assert frames[0].mask is not None and all(f.mask is None for f in frames[1:])
     assert frames[0].image.shape == (48, 72, 3) and frames[0].image.dtype == np.uint8
-    assert video.palette == DAVIS_PALETTE[:len(video.palette)]
+    assert video.palette == DAVIS_PALETTE[: len(video.palette)]
 
 
 def test_youtube_maps_mid_video_objects_and_frames_to_write(generated):
@@ -105,7 +112,7 @@ def test_non_contiguous_ids_survive_the_round_trip(generated, tmp_path):
     frame = next(iter(video))
     labels = np.zeros(frame.image.shape[:2], dtype=np.int64)
     for n, obj in enumerate(ids):
-        labels[n::len(ids) + 1] = obj
+        labels[n :: len(ids) + 1] = obj
     path = video.save_output(tmp_path, frame, labels)
     back, info = read_mask(path)
     assert np.array_equal(back, labels) and info.kind == "palette"
@@ -163,14 +170,17 @@ def _first_error(root: Path, layout: str = "davis") -> DataError:
     return report.all_problems[0]
 
 
-@pytest.mark.parametrize("problem, code", [
-    ("missing-first-mask", MISSING_FIRST_MASK),
-    ("size-mismatch", SIZE_MISMATCH),
-    ("truncated-frame", UNREADABLE),
-    ("no-frames", NO_FRAMES),
-    ("name-mismatch", NAME_MISMATCH),
-    ("empty-first-mask", EMPTY_FIRST_MASK),
-])
+@pytest.mark.parametrize(
+    "problem, code",
+    [
+        ("missing-first-mask", MISSING_FIRST_MASK),
+        ("size-mismatch", SIZE_MISMATCH),
+        ("truncated-frame", UNREADABLE),
+        ("no-frames", NO_FRAMES),
+        ("name-mismatch", NAME_MISMATCH),
+        ("empty-first-mask", EMPTY_FIRST_MASK),
+    ],
+)
 def test_each_bad_input_gets_its_specific_error(generated, tmp_path, problem, code):
     root, name = _davis_copy(generated, tmp_path)
     frames = root / "JPEGImages" / "480p" / name
@@ -206,7 +216,7 @@ def test_too_many_objects_is_refused(generated, tmp_path):
     root, name = _davis_copy(generated, tmp_path)
     labels = np.zeros((48, 72), dtype=np.int64)
     for obj in range(1, 6):
-        labels[obj * 5:obj * 5 + 3, :] = obj
+        labels[obj * 5 : obj * 5 + 3, :] = obj
     save_mask(root / "Annotations" / "480p" / name / "00000.png", labels)
     report = check.check_dataset(root, "davis", max_objects=3, progress=False)
     assert {p.code for p in report.all_problems} == {TOO_MANY_OBJECTS}
@@ -262,8 +272,11 @@ def test_grey_masks_are_ids_or_binary(tmp_path_factory, size, top, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(size=sizes, colours=st.sets(st.tuples(*[st.integers(0, 255)] * 3), min_size=1, max_size=6),
-       seed=st.integers(0, 2**16))
+@given(
+    size=sizes,
+    colours=st.sets(st.tuples(*[st.integers(0, 255)] * 3), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+)
 def test_colour_masks_map_each_colour_to_one_id(tmp_path_factory, size, colours, seed):
     rng = np.random.default_rng(seed)
     colours = sorted(colours)

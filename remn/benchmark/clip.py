@@ -21,12 +21,14 @@ class BenchmarkClip:
     it costs 12 ms a frame at 854x480, and the timed step does not depend on it.
     """
 
-    def __init__(self, height: int, width: int, objects: int, frames: int, seed: int = 0,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, height: int, width: int, objects: int, frames: int, seed: int = 0, device: torch.device | str = "cpu"
+    ) -> None:
         self.height, self.width, self.objects = height, width, objects
         self.device = torch.device(device)
-        self.stream = SyntheticStream(seed, frames=frames, height=height, width=width, objects=(objects, objects),
-                                      distractors=(0, 0), noise=0.0)
+        self.stream = SyntheticStream(
+            seed, frames=frames, height=height, width=width, objects=(objects, objects), distractors=(0, 0), noise=0.0
+        )
 
     def __len__(self) -> int:
         return len(self.stream)

@@ -20,8 +20,16 @@ from .clip import BenchmarkClip
 from .probes import PeakMemory, device_name, sync
 from .suite import LABELS, PLAIN_PATH, Options, Setting, benchmark_core, median, spawn
 
-__all__ = ["FAST_PATHS", "run_fast_paths", "ConcatenatingBank", "run_bank", "READ_VARIANTS", "read_one", "run_read",
-           "run_profile"]
+__all__ = [
+    "FAST_PATHS",
+    "run_fast_paths",
+    "ConcatenatingBank",
+    "run_bank",
+    "READ_VARIANTS",
+    "read_one",
+    "run_read",
+    "run_profile",
+]
 
 
 FAST_PATHS = {
@@ -32,8 +40,12 @@ FAST_PATHS = {
     "channels_last": ("inference.channels_last=true",),
     "bf16 autocast": ("runtime.precision=bf16",),
     "defaults (gather, batch)": ("inference.topk_gather=true", "inference.batch_objects=true"),
-    "defaults + bf16 + channels_last": ("inference.topk_gather=true", "inference.batch_objects=true",
-                                        "runtime.precision=bf16", "inference.channels_last=true"),
+    "defaults + bf16 + channels_last": (
+        "inference.topk_gather=true",
+        "inference.batch_objects=true",
+        "runtime.precision=bf16",
+        "inference.channels_last=true",
+    ),
 }
 """Each variant is the plain path with the listed switches turned on."""
 
@@ -48,7 +60,7 @@ def run_fast_paths(options: Options, setting: Setting) -> dict:
     memory_overrides = [o for o in setting.overrides if not o.startswith("inference.")]  # variants set those
     variants = [v for v in FAST_PATHS if v in options.variants] if options.variants else list(FAST_PATHS)
     decisive = not options.checkpoint
-    fixed = ["memory.asm=false", f"memory.mem_every={10 ** 9}"]
+    fixed = ["memory.asm=false", f"memory.mem_every={10**9}"]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(options.repeats):
@@ -56,19 +68,32 @@ def run_fast_paths(options: Options, setting: Setting) -> dict:
                 reference: dict[str, np.ndarray] = {}
                 for variant in tqdm(variants, desc=f"fast paths {name}", unit="variant"):
                     switches = [s.format(chunk=options.chunk) for s in FAST_PATHS[variant]]
-                    precision = next((s.split("=", 1)[1] for s in switches if s.startswith("runtime.precision=")),
-                                     "fp32")
+                    precision = next(
+                        (s.split("=", 1)[1] for s in switches if s.startswith("runtime.precision=")), "fp32"
+                    )
                     inference = [s for s in switches if not s.startswith("runtime.precision=")]
                     run = None
-                    for mode, frames, schedule in (("video", setting.frames, memory_overrides),
-                                                   ("fixed", options.agreement_frames, fixed)):
+                    for mode, frames, schedule in (
+                        ("video", setting.frames, memory_overrides),
+                        ("fixed", options.agreement_frames, fixed),
+                    ):
                         out = Path(tmp) / f"{name}_{repeat}_{len(results)}_{mode}.npy"
-                        spec = {"config": name, "objects": options.objects[-1], "frames": frames,
-                                "height": setting.height, "width": setting.width, "device": options.device,
-                                "precision": precision, "checkpoint": options.checkpoint, "seed": options.seed,
-                                "warmup": options.warmup, "labels_out": str(out), "threads": setting.threads,
-                                "decisive": decisive,
-                                "overrides": [*schedule, *PLAIN_PATH[:-1], *options.set, *inference]}
+                        spec = {
+                            "config": name,
+                            "objects": options.objects[-1],
+                            "frames": frames,
+                            "height": setting.height,
+                            "width": setting.width,
+                            "device": options.device,
+                            "precision": precision,
+                            "checkpoint": options.checkpoint,
+                            "seed": options.seed,
+                            "warmup": options.warmup,
+                            "labels_out": str(out),
+                            "threads": setting.threads,
+                            "decisive": decisive,
+                            "overrides": [*schedule, *PLAIN_PATH[:-1], *options.set, *inference],
+                        }
                         try:
                             measured = spawn(spec)
                         except RuntimeError as error:  # one variant failing must not end the rest
@@ -88,14 +113,18 @@ def run_fast_paths(options: Options, setting: Setting) -> dict:
                     run["variant"] = variant
                     run["repeat"] = repeat
                     results.append(run)
-    lines = [f"Fast paths: {results[0]['device_name']}, {setting.width}x{setting.height}, "
-             f"{setting.frames} frames, {options.objects[-1]} object(s), {results[0]['weights']}, "
-             f"overrides {memory_overrides + list(options.set) or 'none'}; chunk_size {options.chunk}; "
-             f"median of {options.repeats} run(s)",
-             "agreement = share of label pixels equal to the plain fp32 path's: over the video, and per frame "
-             f"with the memory fixed to the annotated frame ({options.agreement_frames} frames)"]
-    lines.append(f"{'configuration':<14}{'variant':<34}{'FPS':>9}{'gain':>8}{'agree video':>13}"
-                 f"{'agree fixed':>13}{'peak MiB':>10}")
+    lines = [
+        f"Fast paths: {results[0]['device_name']}, {setting.width}x{setting.height}, "
+        f"{setting.frames} frames, {options.objects[-1]} object(s), {results[0]['weights']}, "
+        f"overrides {memory_overrides + list(options.set) or 'none'}; chunk_size {options.chunk}; "
+        f"median of {options.repeats} run(s)",
+        "agreement = share of label pixels equal to the plain fp32 path's: over the video, and per frame "
+        f"with the memory fixed to the annotated frame ({options.agreement_frames} frames)",
+    ]
+    lines.append(
+        f"{'configuration':<14}{'variant':<34}{'FPS':>9}{'gain':>8}{'agree video':>13}"
+        f"{'agree fixed':>13}{'peak MiB':>10}"
+    )
     for name in options.configs:
         plain = median([r["fps"] for r in results if r["config"] == name and r["variant"] == variants[0]])
         for variant in variants:
@@ -107,8 +136,10 @@ def run_fast_paths(options: Options, setting: Setting) -> dict:
             video = min(r["agreement"] for r in group)
             fixed_agreement = min(r["agreement_fixed_memory"] for r in group)
             peak = max(r["peak_memory_bytes"] for r in group) / 2**20
-            lines.append(f"{LABELS.get(name, name):<14}{variant:<34}{fps:>9.2f}{fps / plain:>8.2f}"
-                         f"{100 * video:>12.2f}%{100 * fixed_agreement:>12.2f}%{peak:>10.0f}")
+            lines.append(
+                f"{LABELS.get(name, name):<14}{variant:<34}{fps:>9.2f}{fps / plain:>8.2f}"
+                f"{100 * video:>12.2f}%{100 * fixed_agreement:>12.2f}%{peak:>10.0f}"
+            )
     return {"table": "\n".join(lines), "runs": results, "command": options.command}
 
 
@@ -156,8 +187,10 @@ def run_bank(options: Options, setting: Setting) -> dict:
     gen = torch.Generator().manual_seed(0)
     key = torch.randn(64, h, w, generator=gen).to(device)
     values = torch.randn(count, 512, h, w, generator=gen).to(device)
-    lines = [f"Bank storage: {device_name(device)}, {writes} writes of a {w * 16}x{h * 16} frame "
-             f"({h}x{w} positions), {count} object(s), fp32, a read view after each write"]
+    lines = [
+        f"Bank storage: {device_name(device)}, {writes} writes of a {w * 16}x{h * 16} frame "
+        f"({h}x{w} positions), {count} object(s), fp32, a read view after each write"
+    ]
     timings = {}
     for name in ("concatenation (before)", "preallocated (now)"):
         sync(device)
@@ -186,8 +219,11 @@ def run_bank(options: Options, setting: Setting) -> dict:
 # One memory read
 
 
-READ_VARIANTS = {"dense (STCN)": {"gather": False}, "gathered": {"gather": True},
-                 "gathered, chunk_size {chunk}": {"gather": True, "chunk_size": None}}
+READ_VARIANTS = {
+    "dense (STCN)": {"gather": False},
+    "gathered": {"gather": True},
+    "gathered, chunk_size {chunk}": {"gather": True, "chunk_size": None},
+}
 
 
 def read_one(spec: dict) -> dict:
@@ -224,25 +260,38 @@ def run_read(options: Options, setting: Setting) -> dict:
     """One memory read of each kind at each memory length: time and the memory it needs."""
     h, w = -(-setting.height // 16), -(-setting.width // 16)
     lengths = [setting.frames * m for m in options.lengths]
-    lines = [f"Memory read: {options.objects[-1]} object(s), query {setting.width}x{setting.height} "
-             f"({h}x{w} positions), top-20, {setting.precision}, {setting.threads or 'default'} thread(s); "
-             "extra peak = memory the read needed beyond the stored memory"]
-    lines.append(f"{'memory frames':>14}{'positions':>11}  {'read':<28}{'ms':>10}{'speed-up':>10}"
-                 f"{'extra peak MiB':>16}")
+    lines = [
+        f"Memory read: {options.objects[-1]} object(s), query {setting.width}x{setting.height} "
+        f"({h}x{w} positions), top-20, {setting.precision}, {setting.threads or 'default'} thread(s); "
+        "extra peak = memory the read needed beyond the stored memory"
+    ]
+    lines.append(
+        f"{'memory frames':>14}{'positions':>11}  {'read':<28}{'ms':>10}{'speed-up':>10}{'extra peak MiB':>16}"
+    )
     rows = []
     for frames in lengths:
         base = None
         for name, read in READ_VARIANTS.items():
             read = {k: (options.chunk if v is None else v) for k, v in read.items()}
-            spec = {"frames": frames, "h": h, "w": w, "objects": options.objects[-1], "device": options.device,
-                    "precision": setting.precision, "threads": setting.threads, "options": read,
-                    "repeats": options.read_repeats}
+            spec = {
+                "frames": frames,
+                "h": h,
+                "w": w,
+                "objects": options.objects[-1],
+                "device": options.device,
+                "precision": setting.precision,
+                "threads": setting.threads,
+                "options": read,
+                "repeats": options.read_repeats,
+            }
             measured = spawn(spec, worker="--read-worker")
             base = base or measured["seconds"]
             label = name.format(chunk=options.chunk)
             rows.append({"frames": frames, "read": label, **measured})
-            lines.append(f"{frames:>14}{frames * h * w:>11}  {label:<28}{1000 * measured['seconds']:>10.1f}"
-                         f"{base / measured['seconds']:>10.2f}{measured['extra_peak_bytes'] / 2**20:>16.0f}")
+            lines.append(
+                f"{frames:>14}{frames * h * w:>11}  {label:<28}{1000 * measured['seconds']:>10.1f}"
+                f"{base / measured['seconds']:>10.2f}{measured['extra_peak_bytes'] / 2**20:>16.0f}"
+            )
     return {"table": "\n".join(lines), "rows": rows, "command": options.command}
 
 
@@ -259,9 +308,17 @@ def run_profile(options: Options, setting: Setting) -> dict:
         torch.set_num_threads(setting.threads)
     tables = []
     for name in options.configs:
-        core, _ = benchmark_core(name, [*setting.overrides, *options.set], setting.precision, device, options.checkpoint)
-        video = BenchmarkClip(setting.height, setting.width, options.objects[-1], options.profile_after + 3,
-                              seed=options.seed, device=device)
+        core, _ = benchmark_core(
+            name, [*setting.overrides, *options.set], setting.precision, device, options.checkpoint
+        )
+        video = BenchmarkClip(
+            setting.height,
+            setting.width,
+            options.objects[-1],
+            options.profile_after + 3,
+            seed=options.seed,
+            device=device,
+        )
         first = video.labels(0)
         warm = options.profile_after
         for t in tqdm(range(warm), desc=f"profile {name}: filling the memory", leave=False):
@@ -274,7 +331,9 @@ def run_profile(options: Options, setting: Setting) -> dict:
                 core.labels(core.step(image))
             sync(device)
         sort = "cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-        tables.append(f"{LABELS.get(name, name)}: 3 frame steps after {warm} frames "
-                      f"(memory {len(core.bank)} frames), sorted by {sort}\n"
-                      + prof.key_averages().table(sort_by=sort, row_limit=options.profile_rows))
+        tables.append(
+            f"{LABELS.get(name, name)}: 3 frame steps after {warm} frames "
+            f"(memory {len(core.bank)} frames), sorted by {sort}\n"
+            + prof.key_averages().table(sort_by=sort, row_limit=options.profile_rows)
+        )
     return {"table": "\n\n".join(tables), "command": options.command}

@@ -34,9 +34,26 @@ from remn.runtime import resolve_device
 from .clip import BenchmarkClip
 from .probes import PeakMemory, device_name, peak_memory_kind, sync
 
-__all__ = ["CONFIGS", "LABELS", "Setting", "GPU_SETTING", "CPU_SETTING", "QUICK_SETTING", "PLAIN_PATH", "Options",
-           "resolve_setting", "make_decisive", "benchmark_core", "run_one", "ONEDNN_CACHE", "worker_environment", "spawn",
-           "summarise", "run_suite", "median"]
+__all__ = [
+    "CONFIGS",
+    "LABELS",
+    "Setting",
+    "GPU_SETTING",
+    "CPU_SETTING",
+    "QUICK_SETTING",
+    "PLAIN_PATH",
+    "Options",
+    "resolve_setting",
+    "make_decisive",
+    "benchmark_core",
+    "run_one",
+    "ONEDNN_CACHE",
+    "worker_environment",
+    "spawn",
+    "summarise",
+    "run_suite",
+    "median",
+]
 
 REPO = CONFIG_DIR.parent
 """The repository: the configurations' files and the default output folders are relative to it."""
@@ -51,8 +68,14 @@ CONFIGS = {
 }
 """Names ``--configs`` accepts and the files they load."""
 
-LABELS = {"remn": "REMN", "stcn": "STCN mode", "no_frm": "REMN w/o FRM", "no_asm": "REMN w/o ASM",
-          "no_rrm": "REMN w/o RRM", "frm_only": "FRM only"}
+LABELS = {
+    "remn": "REMN",
+    "stcn": "STCN mode",
+    "no_frm": "REMN w/o FRM",
+    "no_asm": "REMN w/o ASM",
+    "no_rrm": "REMN w/o RRM",
+    "frm_only": "FRM only",
+}
 
 
 @dataclass(frozen=True)
@@ -69,13 +92,23 @@ class Setting:
 
 
 GPU_SETTING = Setting(frames=2000, height=480, width=854, precision="bf16")
-CPU_SETTING = Setting(frames=400, height=160, width=288, precision="bf16", threads=1,
-                      overrides=("memory.mem_every=1", "inference.topk_gather=false", "inference.channels_last=true"))
+CPU_SETTING = Setting(
+    frames=400,
+    height=160,
+    width=288,
+    precision="bf16",
+    threads=1,
+    overrides=("memory.mem_every=1", "inference.topk_gather=false", "inference.channels_last=true"),
+)
 QUICK_SETTING = Setting(frames=24, height=64, width=112, threads=1, overrides=("memory.mem_every=1",))
 
-PLAIN_PATH = ("inference.topk_gather=false", "inference.chunk_size=0", "inference.batch_objects=false",
-              "inference.channels_last=false",
-              "runtime.precision=fp32")
+PLAIN_PATH = (
+    "inference.topk_gather=false",
+    "inference.chunk_size=0",
+    "inference.batch_objects=false",
+    "inference.channels_last=false",
+    "runtime.precision=fp32",
+)
 """Every fast path off: STCN's dense read, objects one at a time, fp32."""
 
 
@@ -105,14 +138,26 @@ class Options:
     """The command line, recorded with the results."""
 
 
-def resolve_setting(device: str = "auto", quick: bool = False, frames: int | None = None, height: int | None = None,
-                    width: int | None = None, precision: str | None = None, threads: int | None = None) -> Setting:
+def resolve_setting(
+    device: str = "auto",
+    quick: bool = False,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    precision: str | None = None,
+    threads: int | None = None,
+) -> Setting:
     """The GPU or CPU default setting (or the quick one), with any size given replacing its own."""
     kind = resolve_device(device).type
     base = QUICK_SETTING if quick else (GPU_SETTING if kind == "cuda" else CPU_SETTING)
-    return Setting(frames=frames or base.frames, height=height or base.height, width=width or base.width,
-                   precision=precision or base.precision, threads=base.threads if threads is None else threads,
-                   overrides=base.overrides)
+    return Setting(
+        frames=frames or base.frames,
+        height=height or base.height,
+        width=width or base.width,
+        precision=precision or base.precision,
+        threads=base.threads if threads is None else threads,
+        overrides=base.overrides,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,15 +177,23 @@ def make_decisive(model: torch.nn.Module) -> None:
         model.decoder.pred.weight.mul_(10)
 
 
-def benchmark_core(config: str, overrides: Sequence[str], precision: str, device: torch.device,
-                   checkpoint: str | None = None, decisive: bool = False) -> tuple[InferenceCore, str]:
+def benchmark_core(
+    config: str,
+    overrides: Sequence[str],
+    precision: str,
+    device: torch.device,
+    checkpoint: str | None = None,
+    decisive: bool = False,
+) -> tuple[InferenceCore, str]:
     """The inference core of configuration ``config`` (:func:`remn.inference.build_core`) and a
     line saying which weights it has.
 
     Frames are generated at the size the network should see, so nothing is resized.
     """
-    cfg = load_config(REPO / CONFIGS[config], ["inference.size=-1", *overrides, f"runtime.precision={precision}",
-                                               f"runtime.device={device}"])
+    cfg = load_config(
+        REPO / CONFIGS[config],
+        ["inference.size=-1", *overrides, f"runtime.precision={precision}", f"runtime.device={device}"],
+    )
     core, weights = build_core(cfg, checkpoint, device)
     if checkpoint:
         return core, weights
@@ -155,8 +208,14 @@ def run_one(spec: dict) -> dict:
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     device = resolve_device(spec["device"])
-    core, weights = benchmark_core(spec["config"], spec["overrides"], spec["precision"], device, spec.get("checkpoint"),
-                                   spec.get("decisive", False))
+    core, weights = benchmark_core(
+        spec["config"],
+        spec["overrides"],
+        spec["precision"],
+        device,
+        spec.get("checkpoint"),
+        spec.get("decisive", False),
+    )
     frames = spec["frames"]
     video = BenchmarkClip(spec["height"], spec["width"], spec["objects"], frames, seed=spec["seed"], device=device)
     first = video.labels(0)
@@ -178,8 +237,13 @@ def run_one(spec: dict) -> dict:
     writes = 0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_start = usage.ru_utime + usage.ru_stime
-    steps = tqdm(segment_video(core, played(frames), frames, labels="all"), total=frames, leave=False,
-                 desc=f"{spec['config']} x{spec['objects']} {frames}f", disable=not spec.get("progress", False))
+    steps = tqdm(
+        segment_video(core, played(frames), frames, labels="all"),
+        total=frames,
+        leave=False,
+        desc=f"{spec['config']} x{spec['objects']} {frames}f",
+        disable=not spec.get("progress", False),
+    )
     for done in steps:
         t = done.index
         seconds += done.seconds
@@ -194,15 +258,27 @@ def run_one(spec: dict) -> dict:
     if keep_labels:
         np.save(keep_labels, np.stack(kept))
     return {
-        "config": spec["config"], "objects": spec["objects"], "frames": frames,
-        "height": spec["height"], "width": spec["width"], "precision": spec["precision"],
-        "overrides": spec["overrides"], "device": str(device), "device_name": device_name(device),
-        "weights": weights, "seconds": seconds, "fps": frames / seconds, "cpu_seconds": cpu_seconds,
+        "config": spec["config"],
+        "objects": spec["objects"],
+        "frames": frames,
+        "height": spec["height"],
+        "width": spec["width"],
+        "precision": spec["precision"],
+        "overrides": spec["overrides"],
+        "device": str(device),
+        "device_name": device_name(device),
+        "weights": weights,
+        "seconds": seconds,
+        "fps": frames / seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_memory_bytes": memory.peak,
         "peak_memory_kind": peak_memory_kind(device, restarted),
-        "bank_frames": len(core.bank), "bank_buffer_frames": core.bank.buffer_frames,
-        "bank_bytes": core.bank.buffer_bytes, "writes": writes,
-        "reductions": len(core.bank.reductions), "curve": curve,
+        "bank_frames": len(core.bank),
+        "bank_buffer_frames": core.bank.buffer_frames,
+        "bank_bytes": core.bank.buffer_bytes,
+        "writes": writes,
+        "reductions": len(core.bank.reductions),
+        "curve": curve,
         "torch": torch.__version__,
         "onednn_primitive_cache": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "default (1024)"),
     }
@@ -237,11 +313,18 @@ def worker_environment() -> dict[str, str]:
 def spawn(spec: dict, worker: str = "--worker") -> dict:
     """:func:`run_one` (or :func:`~remn.benchmark.micro.read_one`, ``worker="--read-worker"``) in a
     fresh Python process (peak memory is per process)."""
-    result = subprocess.run([sys.executable, "-m", WORKER_MODULE, worker, json.dumps(spec)],
-                            capture_output=True, text=True, cwd=REPO, env=worker_environment())
+    result = subprocess.run(
+        [sys.executable, "-m", WORKER_MODULE, worker, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=worker_environment(),
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"benchmark run {spec.get('config', 'read')} ({spec['frames']} frames, {spec['objects']} "
-                           f"object(s)) failed:\n{result.stderr[-4000:]}")
+        raise RuntimeError(
+            f"benchmark run {spec.get('config', 'read')} ({spec['frames']} frames, {spec['objects']} "
+            f"object(s)) failed:\n{result.stderr[-4000:]}"
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -262,12 +345,16 @@ def summarise(runs: list[dict]) -> dict:
     for key, group in groups.items():
         first = group[0]
         summary[key] = {
-            "config": first["config"], "objects": first["objects"], "frames": first["frames"],
+            "config": first["config"],
+            "objects": first["objects"],
+            "frames": first["frames"],
             "fps": median([r["fps"] for r in group]),
             "fps_all": [r["fps"] for r in group],
             "peak_memory_bytes": max(r["peak_memory_bytes"] for r in group),
             "bank_bytes": max(r["bank_bytes"] for r in group),
-            "bank_frames": first["bank_frames"], "writes": first["writes"], "reductions": first["reductions"],
+            "bank_frames": first["bank_frames"],
+            "writes": first["writes"],
+            "reductions": first["reductions"],
         }
     return summary
 
@@ -282,17 +369,40 @@ def run_suite(options: Options, setting: Setting) -> dict:
         for count in options.objects:
             for frames in lengths:
                 for name in options.configs:  # configurations interleaved: same load, back to back
-                    specs.append({"config": name, "objects": count, "frames": frames, "height": setting.height,
-                                  "width": setting.width, "device": options.device, "precision": setting.precision,
-                                  "overrides": overrides, "checkpoint": options.checkpoint, "seed": options.seed,
-                                  "warmup": options.warmup, "threads": setting.threads})
+                    specs.append(
+                        {
+                            "config": name,
+                            "objects": count,
+                            "frames": frames,
+                            "height": setting.height,
+                            "width": setting.width,
+                            "device": options.device,
+                            "precision": setting.precision,
+                            "overrides": overrides,
+                            "checkpoint": options.checkpoint,
+                            "seed": options.seed,
+                            "warmup": options.warmup,
+                            "threads": setting.threads,
+                        }
+                    )
     runs = []
     started = time.perf_counter()
     for spec in tqdm(specs, desc="benchmark", unit="run"):
         runs.append(spawn(spec))
-    result = {"runs": runs, "wall_seconds": time.perf_counter() - started,
-              "setting": {"frames": lengths, "height": setting.height, "width": setting.width,
-                          "overrides": overrides, "precision": setting.precision, "repeats": options.repeats,
-                          "checkpoint": options.checkpoint, "configs": list(options.configs),
-                          "objects": list(options.objects), "command": options.command}}
+    result = {
+        "runs": runs,
+        "wall_seconds": time.perf_counter() - started,
+        "setting": {
+            "frames": lengths,
+            "height": setting.height,
+            "width": setting.width,
+            "overrides": overrides,
+            "precision": setting.precision,
+            "repeats": options.repeats,
+            "checkpoint": options.checkpoint,
+            "configs": list(options.configs),
+            "objects": list(options.objects),
+            "command": options.command,
+        },
+    }
     return result

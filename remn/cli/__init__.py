@@ -27,8 +27,19 @@ from .common import (
     split_overrides,
 )
 
-__all__ = ["main", "COMMANDS", "Terminated", "UsageError", "add_config_arguments", "add_mask_repair_arguments",
-           "config_from_args", "mask_repair_from_args", "parse_args", "run_command", "split_overrides"]
+__all__ = [
+    "main",
+    "COMMANDS",
+    "Terminated",
+    "UsageError",
+    "add_config_arguments",
+    "add_mask_repair_arguments",
+    "config_from_args",
+    "mask_repair_from_args",
+    "parse_args",
+    "run_command",
+    "split_overrides",
+]
 
 COMMANDS = {
     "train": ("remn.cli.train", "train REMN through its stages (one process, or several with torchrun)"),
@@ -45,8 +56,11 @@ COMMANDS = {
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    return ("usage: remn COMMAND [options] [key=value ...]\n\ncommands:\n" + "\n".join(lines)
-            + "\n\n`remn COMMAND --help` shows a command's options; docs/errors.md its errors and exit statuses.")
+    return (
+        "usage: remn COMMAND [options] [key=value ...]\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n`remn COMMAND --help` shows a command's options; docs/errors.md its errors and exit statuses."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,8 +30,17 @@ from typing import Callable, Iterator
 from ..config import REMNConfig, load_config
 from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, REMNError
 
-__all__ = ["add_config_arguments", "add_mask_repair_arguments", "mask_repair_from_args", "config_from_args",
-           "parse_args", "split_overrides", "run_command", "Terminated", "UsageError"]
+__all__ = [
+    "add_config_arguments",
+    "add_mask_repair_arguments",
+    "mask_repair_from_args",
+    "config_from_args",
+    "parse_args",
+    "split_overrides",
+    "run_command",
+    "Terminated",
+    "UsageError",
+]
 
 
 class UsageError(REMNError, ValueError):
@@ -48,11 +57,15 @@ class Terminated(KeyboardInterrupt):
 def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = "remn") -> None:
     """``--config FILE`` and ``key=value`` overrides (anywhere on the line: see :func:`parse_args`)."""
     shown = default or "remn"
-    parser.add_argument("--config", default=default,
-                        help=f"YAML file, or a name in the project's configs/ folder such as remn, stcn, "
-                             f"train/main, ablation/no_rrm (default {shown})")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides anywhere on the line, e.g. memory.rrm=false")
+    parser.add_argument(
+        "--config",
+        default=default,
+        help=f"YAML file, or a name in the project's configs/ folder such as remn, stcn, "
+        f"train/main, ablation/no_rrm (default {shown})",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides anywhere on the line, e.g. memory.rrm=false"
+    )
 
 
 _SECTIONS = tuple(f.name for f in dataclasses.fields(REMNConfig))
@@ -88,12 +101,19 @@ def add_mask_repair_arguments(parser: argparse.ArgumentParser) -> None:
     """``--mask-threshold T`` and ``--mask-snap``: read soft or lossy given masks instead of
     refusing them (:class:`remn.data.masks.MaskRepair`)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--mask-threshold", type=float, metavar="T",
-                       help="binarise soft or lossy masks (anti-aliased, blurred, JPEG): object 1 where the grey "
-                            "value (or a colour's brightness) is at least T of the brightest, 0 < T <= 1; for "
-                            "one-object masks")
-    group.add_argument("--mask-snap", action="store_true",
-                       help="snap every pixel of a soft or lossy mask to its nearest main value (several objects)")
+    group.add_argument(
+        "--mask-threshold",
+        type=float,
+        metavar="T",
+        help="binarise soft or lossy masks (anti-aliased, blurred, JPEG): object 1 where the grey "
+        "value (or a colour's brightness) is at least T of the brightest, 0 < T <= 1; for "
+        "one-object masks",
+    )
+    group.add_argument(
+        "--mask-snap",
+        action="store_true",
+        help="snap every pixel of a soft or lossy mask to its nearest main value (several objects)",
+    )
 
 
 def mask_repair_from_args(args: argparse.Namespace):
@@ -127,12 +147,14 @@ def _failure_line(error: BaseException) -> tuple[str, int]:
     if isinstance(error, OSError):
         where = error.filename or ""
         reason = error.strerror or str(error)
-        fix = {errno.ENOSPC: "free some space or choose another --output",
-               errno.EACCES: "check the folder's permissions or choose another --output",
-               errno.EROFS: "choose a writable --output", errno.ENOENT: "check the path",
-               errno.EISDIR: "give a file here, not a folder",
-               errno.ENOTDIR: "a part of this path is a file, not a folder; check the path",
-               }.get(error.errno or 0, "check the path")
+        fix = {
+            errno.ENOSPC: "free some space or choose another --output",
+            errno.EACCES: "check the folder's permissions or choose another --output",
+            errno.EROFS: "choose a writable --output",
+            errno.ENOENT: "check the path",
+            errno.EISDIR: "give a file here, not a folder",
+            errno.ENOTDIR: "a part of this path is a file, not a folder; check the path",
+        }.get(error.errno or 0, "check the path")
         return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}", EXIT_FAILED
     return "", -1
 

@@ -31,18 +31,28 @@ from .common import (
 
 
 def build_parser(prog: str = "remn eval") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).",
-                                     epilog="key=value overrides may come anywhere on the line.")
-    parser.add_argument("--benchmark", required=True, help="davis2016-val, davis2017-val, davis2017-test-dev, "
-                        "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, mose-valid, lvos-valid, "
-                        "lvos-test, generic")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Evaluate REMN on a benchmark (configs/benchmarks.yaml).",
+        epilog="key=value overrides may come anywhere on the line.",
+    )
+    parser.add_argument(
+        "--benchmark",
+        required=True,
+        help="davis2016-val, davis2017-val, davis2017-test-dev, "
+        "youtube2018-valid, youtube2019-valid, long-time, long-time-x3, mose-valid, lvos-valid, "
+        "lvos-test, generic",
+    )
     parser.add_argument("--data-root", help="dataset folder (default: the benchmark's data_root)")
     parser.add_argument("--output", required=True, help="output folder (new, empty, or an earlier eval output)")
-    parser.add_argument("--checkpoint", help="REMN or STCN weights; without it the network is random "
-                        "(only useful for checking the pipeline)")
+    parser.add_argument(
+        "--checkpoint",
+        help="REMN or STCN weights; without it the network is random (only useful for checking the pipeline)",
+    )
     parser.add_argument("--subset", type=Path, help="text file with one video name per line")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier evaluation in --output once this run has succeeded")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier evaluation in --output once this run has succeeded"
+    )
     parser.add_argument("--gt", type=Path, help="ground truth folder <video>/<frame>.png (default: the benchmark's)")
     parser.add_argument("--no-score", action="store_true", help="do not score even if ground truth exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -61,8 +71,10 @@ def _kept(output: Path) -> str:
 
     if not (output / STAGING).is_dir():
         return "no results were replaced"
-    return (f"no results were replaced; the videos finished so far are kept in {output / STAGING}: give the same "
-            "command again to continue")
+    return (
+        f"no results were replaced; the videos finished so far are kept in {output / STAGING}: give the same "
+        "command again to continue"
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -75,29 +87,49 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [*spec.protocol, *args.overrides])
     data_root = args.data_root or spec.data_root
     if not data_root:
-        raise UsageError(f"benchmark {spec.name!r} has no default data root; pass --data-root (the dataset "
-                         "folder, laid out as docs/data.md describes)")
+        raise UsageError(
+            f"benchmark {spec.name!r} has no default data root; pass --data-root (the dataset "
+            "folder, laid out as docs/data.md describes)"
+        )
     subset = None
     if args.subset is not None:
         if not args.subset.is_file():
-            raise UsageError(f"{args.subset}: subset file not found (--subset wants a text file with one video "
-                             "name per line)")
+            raise UsageError(
+                f"{args.subset}: subset file not found (--subset wants a text file with one video name per line)"
+            )
         subset = [line.strip() for line in args.subset.read_text().splitlines() if line.strip()]
         if not subset:
-            raise UsageError(f"{args.subset}: the subset file names no video (--subset wants a text file with one "
-                             "video name per line)")
+            raise UsageError(
+                f"{args.subset}: the subset file names no video (--subset wants a text file with one "
+                "video name per line)"
+            )
     core, weights = build_core(cfg, args.checkpoint)
     if args.checkpoint:
         print(weights)
     else:
         print("warning: no --checkpoint, the network has random weights", file=sys.stderr)
-    run = run_benchmark(core.model, cfg, spec, data_root, args.output, checkpoint=args.checkpoint, subset=subset,
-                        overwrite=args.overwrite, device=core.device, score=not args.no_score, gt_root=args.gt,
-                        progress=not args.quiet, subset_file=args.subset, mask_repair=mask_repair_from_args(args))
+    run = run_benchmark(
+        core.model,
+        cfg,
+        spec,
+        data_root,
+        args.output,
+        checkpoint=args.checkpoint,
+        subset=subset,
+        overwrite=args.overwrite,
+        device=core.device,
+        score=not args.no_score,
+        gt_root=args.gt,
+        progress=not args.quiet,
+        subset_file=args.subset,
+        mask_repair=mask_repair_from_args(args),
+    )
     timing = run.timing
-    print(f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "
-          f"{timing['fps']:.2f} FPS on {timing['device']} ({timing['precision']}), "
-          f"peak memory {timing['peak_memory_bytes'] / 2**20:.0f} MiB")
+    print(
+        f"{spec.name}: {timing['frames']} frames of {len(run.videos)} videos, "
+        f"{timing['fps']:.2f} FPS on {timing['device']} ({timing['precision']}), "
+        f"peak memory {timing['peak_memory_bytes'] / 2**20:.0f} MiB"
+    )
     if run.scores:
         print("  ".join(f"{k} {v:.3f}" for k, v in run.scores.items()))
     if run.zip_path:

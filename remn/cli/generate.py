@@ -21,10 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="remn generate",
         description="Write a procedurally generated VOS dataset in the DAVIS 2017, YouTube-VOS 2019 or a "
-                    "generic layout. Options left out take the layout's defaults.")
-    parser.add_argument("out", type=Path, metavar="OUT",
-                        help="output folder (new or empty; or a dataset this generator wrote, with "
-                        "--overwrite)")
+        "generic layout. Options left out take the layout's defaults.",
+    )
+    parser.add_argument(
+        "out",
+        type=Path,
+        metavar="OUT",
+        help="output folder (new or empty; or a dataset this generator wrote, with --overwrite)",
+    )
     parser.add_argument("--videos", type=int, default=50)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(256, 256))
@@ -37,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--enter-late", type=float, default=None, help="probability an object appears after frame 0")
     parser.add_argument("--leave", type=float, default=None, help="probability an object leaves and comes back")
     parser.add_argument("--speed", type=float, default=None, help="pixels per frame at a 256-pixel shorter side")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a dataset this generator wrote before, once the new one is complete")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset this generator wrote before, once the new one is complete",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -47,25 +54,35 @@ def _describe(root: Path, layout: str, manifest: dict) -> list[str]:
     videos = manifest["videos"]
     splits = {s: sum(1 for v in videos.values() if v["split"] == s) for s in ("train", "val", "all")}
     if layout == "davis":
-        return [f"  {root / 'JPEGImages/480p'}/<video>/00000.jpg ... (every frame)",
-                f"  {root / 'Annotations/480p'}/<video>/00000.png ... (every frame)",
-                f"  {root / 'ImageSets/2017'}/train.txt ({splits['train']} videos), val.txt ({splits['val']} videos)"]
+        return [
+            f"  {root / 'JPEGImages/480p'}/<video>/00000.jpg ... (every frame)",
+            f"  {root / 'Annotations/480p'}/<video>/00000.png ... (every frame)",
+            f"  {root / 'ImageSets/2017'}/train.txt ({splits['train']} videos), val.txt ({splits['val']} videos)",
+        ]
     if layout == "youtube":
-        return [f"  {root / 'train'}/{{JPEGImages,Annotations}}/<video>/ every 5th frame, meta.json "
-                f"({splits['train']} videos)",
-                f"  {root / 'valid'}/JPEGImages/<video>/ every 5th frame, Annotations/ at first appearances, "
-                f"meta.json ({splits['val']} videos)",
-                f"  {root / 'all_frames/valid_all_frames/JPEGImages'}/<video>/ every frame",
-                f"  {root / 'valid_gt/Annotations'}/<video>/ full ground truth of every valid frame "
-                "(generator only, not part of YouTube-VOS)"]
-    return [f"  {root / 'JPEGImages'}/<video>/frame_1.jpg ... ({splits['all']} videos)",
-            f"  {root / 'Annotations'}/<video>/ masks where objects first appear",
-            f"  {root / 'GroundTruth'}/<video>/ full ground truth of every frame"]
+        return [
+            f"  {root / 'train'}/{{JPEGImages,Annotations}}/<video>/ every 5th frame, meta.json "
+            f"({splits['train']} videos)",
+            f"  {root / 'valid'}/JPEGImages/<video>/ every 5th frame, Annotations/ at first appearances, "
+            f"meta.json ({splits['val']} videos)",
+            f"  {root / 'all_frames/valid_all_frames/JPEGImages'}/<video>/ every frame",
+            f"  {root / 'valid_gt/Annotations'}/<video>/ full ground truth of every valid frame "
+            "(generator only, not part of YouTube-VOS)",
+        ]
+    return [
+        f"  {root / 'JPEGImages'}/<video>/frame_1.jpg ... ({splits['all']} videos)",
+        f"  {root / 'Annotations'}/<video>/ masks where objects first appear",
+        f"  {root / 'GroundTruth'}/<video>/ full ground truth of every frame",
+    ]
 
 
-_OPTION_NAMES = (("SyntheticSpec.height and .width", "--size H W"), ("val_fraction", "--val-fraction"),
-                 ("videos must", "--videos must"), ("SyntheticSpec.enter_late", "--enter-late"),
-                 ("SyntheticSpec.", "--"))
+_OPTION_NAMES = (
+    ("SyntheticSpec.height and .width", "--size H W"),
+    ("val_fraction", "--val-fraction"),
+    ("videos must", "--videos must"),
+    ("SyntheticSpec.enter_late", "--enter-late"),
+    ("SyntheticSpec.", "--"),
+)
 
 
 def _in_option_names(message: str) -> str:
@@ -88,15 +105,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("note: the davis layout puts every object in frame 0; --enter-late is ignored", file=sys.stderr)
         try:
             spec = layout_spec(args.layout, **changes)
-            manifest = write_dataset(args.out, layout=args.layout, videos=args.videos, spec=spec, seed=args.seed,
-                                     val_fraction=args.val_fraction, workers=args.workers, overwrite=args.overwrite,
-                                     progress=not args.quiet)
+            manifest = write_dataset(
+                args.out,
+                layout=args.layout,
+                videos=args.videos,
+                spec=spec,
+                seed=args.seed,
+                val_fraction=args.val_fraction,
+                workers=args.workers,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+            )
         except GenerationError:
             raise
         except ValueError as error:
             raise UsageError(_in_option_names(str(error))) from None
-        print(f"wrote {len(manifest['videos'])} videos, {manifest['frames']} frames of {spec.height}x{spec.width} "
-              f"({args.layout} layout, seed {args.seed}, {manifest['workers']} workers) to {args.out}:")
+        print(
+            f"wrote {len(manifest['videos'])} videos, {manifest['frames']} frames of {spec.height}x{spec.width} "
+            f"({args.layout} layout, seed {args.seed}, {manifest['workers']} workers) to {args.out}:"
+        )
         for line in _describe(args.out, args.layout, manifest):
             print(line)
         print(f"  {args.out / MANIFEST_NAME} (manifest: ids, first frames, frames out of view)")
@@ -104,4 +131,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return run_command(body, interrupted=f"no dataset was replaced; {args.out} is as it was")
-

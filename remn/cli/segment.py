@@ -38,28 +38,50 @@ def _positive_fps(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remn segment", description="Segment your own video from a first mask.")
     parser.add_argument("input", type=Path, help="a video file (mp4, mov, avi, mkv, ...) or a folder of frames")
-    parser.add_argument("--mask", type=Path, help="mask of the first frame (palette, 0/255 or 0..K grey, or colour PNG)")
-    parser.add_argument("--mask-at", type=_parse_mask_at, action="append", default=[], metavar="FRAME:FILE",
-                        help="a mask for a later frame (index from 0): adds or corrects objects; repeatable")
+    parser.add_argument(
+        "--mask", type=Path, help="mask of the first frame (palette, 0/255 or 0..K grey, or colour PNG)"
+    )
+    parser.add_argument(
+        "--mask-at",
+        type=_parse_mask_at,
+        action="append",
+        default=[],
+        metavar="FRAME:FILE",
+        help="a mask for a later frame (index from 0): adds or corrects objects; repeatable",
+    )
     parser.add_argument("--output", type=Path, required=True, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="REMN or STCN weights (default: random weights, a warning)")
-    parser.add_argument("--config", default=None, help="YAML file, or a name in the project's configs/ folder "
-                        "(default remn: every module on)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML file, or a name in the project's configs/ folder (default remn: every module on)",
+    )
     parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
-    parser.add_argument("--fps", type=_positive_fps, default=None,
-                        help="overlay frame rate (default: the input's, or 25)")
+    parser.add_argument(
+        "--fps", type=_positive_fps, default=None, help="overlay frame rate (default: the input's, or 25)"
+    )
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
     add_mask_repair_arguments(parser)
-    parser.add_argument("--allow-truncated", action="store_true",
-                        help="segment the frames that decode from a video file cut short, with a warning")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier `remn segment` run's results in --output once this run has succeeded")
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="segment the frames that decode from a video file cut short, with a warning",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier `remn segment` run's results in --output once this run has succeeded",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides anywhere on the line, e.g. memory.capacity=8")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides anywhere on the line, e.g. memory.capacity=8",
+    )
     return parser
 
 
@@ -73,10 +95,22 @@ def job_from_args(args: argparse.Namespace):
     if args.precision is not None:
         overrides.append(f"runtime.precision={args.precision}")
     masks = ([(0, args.mask)] if args.mask is not None else []) + list(args.mask_at)
-    return OwnVideoJob(input=args.input, output=args.output, masks=masks, checkpoint=args.checkpoint,
-                       config=args.config, overrides=overrides, device=args.device, overlay=args.overlay,
-                       fps=args.fps, resize_masks=args.resize_masks, repair=mask_repair_from_args(args),
-                       allow_truncated=args.allow_truncated, overwrite=args.overwrite, progress=not args.quiet)
+    return OwnVideoJob(
+        input=args.input,
+        output=args.output,
+        masks=masks,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        overrides=overrides,
+        device=args.device,
+        overlay=args.overlay,
+        fps=args.fps,
+        resize_masks=args.resize_masks,
+        repair=mask_repair_from_args(args),
+        allow_truncated=args.allow_truncated,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,9 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..inference.own_video import segment_own_video
 
         record = segment_own_video(job_from_args(args))
-        print(f"{record['frames']} frames, objects {record['objects']}, {record['model_fps']:.2f} FPS (model) on "
-              f"{record['device']}; masks in {args.output / 'masks'}"
-              + (f", overlay {args.output / 'overlay.mp4'}" if record["overlay"] else ""))
+        print(
+            f"{record['frames']} frames, objects {record['objects']}, {record['model_fps']:.2f} FPS (model) on "
+            f"{record['device']}; masks in {args.output / 'masks'}"
+            + (f", overlay {args.output / 'overlay.mp4'}" if record["overlay"] else "")
+        )
         return 0
 
     return run_command(body, interrupted=f"no results were replaced; {args.output} is as it was")

@@ -37,20 +37,27 @@ from .common import UsageError, add_config_arguments, config_from_args, parse_ar
 
 def build_parser(prog: str = "remn train") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description="Train REMN. One process: remn train ...; several: torchrun --nproc_per_node=N "
-                               "train.py ...",
+        prog=prog,
+        description="Train REMN. One process: remn train ...; several: torchrun --nproc_per_node=N train.py ...",
         epilog="Overrides anywhere on the line: e.g. train.stages=[static,main] train.main.iterations=1000 "
-               "train.precision=fp32 memory.capacity=8. Every field is in docs/config.md.")
+        "train.precision=fp32 memory.capacity=8. Every field is in docs/config.md.",
+    )
     add_config_arguments(parser, default="train/main")
     parser.add_argument("--run-name", help="run folder name under train.run_dir (default: the config's name)")
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--load-weights", metavar="FILE",
-                       help="initial network weights: STCN's released .pth (FRM/RRM start at their "
-                            "initialisation and are reported) or a REMN weight file")
-    start.add_argument("--resume", action="store_true",
-                       help="continue the run from <run folder>/checkpoints/latest.pt")
-    parser.add_argument("--stop-after", type=int, metavar="N",
-                        help="stop after N iterations of this launch, saving a checkpoint (continue with --resume)")
+    start.add_argument(
+        "--load-weights",
+        metavar="FILE",
+        help="initial network weights: STCN's released .pth (FRM/RRM start at their "
+        "initialisation and are reported) or a REMN weight file",
+    )
+    start.add_argument("--resume", action="store_true", help="continue the run from <run folder>/checkpoints/latest.pt")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after N iterations of this launch, saving a checkpoint (continue with --resume)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to train.log)")
     return parser
 
@@ -75,8 +82,16 @@ def _train(args: argparse.Namespace, command: list[str]) -> int:
     ctx = init_distributed(cfg.runtime.device)
     try:
         run_folder = Path(cfg.train.run_dir) / (args.run_name or cfg.name)
-        trainer = Trainer(cfg, VideoDataSource(cfg), run_folder, ctx, resume=args.resume,
-                          load_weights=args.load_weights, progress=not args.no_progress, argv=command)
+        trainer = Trainer(
+            cfg,
+            VideoDataSource(cfg),
+            run_folder,
+            ctx,
+            resume=args.resume,
+            load_weights=args.load_weights,
+            progress=not args.no_progress,
+            argv=command,
+        )
         summary = trainer.run(stop_after=args.stop_after)
         if ctx.is_main and summary.finished:
             print(f"training finished: {summary.final_weights}")

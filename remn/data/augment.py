@@ -41,8 +41,14 @@ from torchvision.transforms.v2 import functional as TF
 from remn.data.tps import random_tps_warp
 from remn.model.preprocess import normalize_image
 
-__all__ = ["MEAN_COLOUR", "VideoAugmentSettings", "StaticAugmentSettings", "VideoAugment", "StaticAugment",
-           "to_normalised_tensor"]
+__all__ = [
+    "MEAN_COLOUR",
+    "VideoAugmentSettings",
+    "StaticAugmentSettings",
+    "VideoAugment",
+    "StaticAugment",
+    "to_normalised_tensor",
+]
 
 MEAN_COLOUR: tuple[int, int, int] = (124, 116, 104)
 """Fill colour for pixels a warp brings in from outside the image (ImageNet mean, 0..255)."""
@@ -115,20 +121,31 @@ class VideoAugment:
         self.crop_size = crop_size
         self.settings = settings
         fills = {Image.Image: settings.fill, tv_tensors.Mask: 0}
-        self.clip_geometry = v2.Compose([
-            v2.RandomHorizontalFlip(),
-            v2.RandomResizedCrop(crop_size, scale=settings.crop_scale, interpolation=InterpolationMode.BICUBIC,
-                                 antialias=True),
-        ])
-        self.clip_colour = v2.Compose([
-            v2.ColorJitter(settings.clip_brightness, settings.clip_contrast, settings.clip_saturation,
-                           settings.clip_hue),
-            v2.RandomGrayscale(settings.grayscale_probability),
-        ])
-        self.frame_geometry = v2.RandomAffine(degrees=settings.frame_degrees, shear=settings.frame_shear,
-                                              interpolation=InterpolationMode.BICUBIC, fill=fills)
-        self.frame_colour = v2.ColorJitter(settings.frame_brightness, settings.frame_contrast,
-                                           settings.frame_saturation, 0.0)
+        self.clip_geometry = v2.Compose(
+            [
+                v2.RandomHorizontalFlip(),
+                v2.RandomResizedCrop(
+                    crop_size, scale=settings.crop_scale, interpolation=InterpolationMode.BICUBIC, antialias=True
+                ),
+            ]
+        )
+        self.clip_colour = v2.Compose(
+            [
+                v2.ColorJitter(
+                    settings.clip_brightness, settings.clip_contrast, settings.clip_saturation, settings.clip_hue
+                ),
+                v2.RandomGrayscale(settings.grayscale_probability),
+            ]
+        )
+        self.frame_geometry = v2.RandomAffine(
+            degrees=settings.frame_degrees,
+            shear=settings.frame_shear,
+            interpolation=InterpolationMode.BICUBIC,
+            fill=fills,
+        )
+        self.frame_colour = v2.ColorJitter(
+            settings.frame_brightness, settings.frame_contrast, settings.frame_saturation, 0.0
+        )
 
     def warp_frame(self, image: Image.Image, mask: tv_tensors.Mask) -> tuple[Image.Image, tv_tensors.Mask]:
         """One frame's own affine warp, one parameter draw for image and mask."""
@@ -159,26 +176,42 @@ class StaticAugment:
         self.crop_size = crop_size
         self.settings = settings
         fills = {Image.Image: settings.fill, tv_tensors.Mask: 0}
-        self.sequence_geometry = v2.Compose([
-            v2.RandomAffine(degrees=0, scale=settings.sequence_scale, interpolation=InterpolationMode.NEAREST,
-                            fill=fills),
-            v2.RandomHorizontalFlip(),
-        ])
-        self.sequence_colour = v2.Compose([
-            v2.ColorJitter(settings.sequence_brightness, settings.sequence_contrast, settings.sequence_saturation,
-                           settings.sequence_hue),
-            v2.RandomGrayscale(settings.grayscale_probability),
-        ])
-        affine = dict(degrees=settings.frame_degrees, scale=settings.frame_scale, shear=settings.frame_shear,
-                      interpolation=InterpolationMode.BICUBIC)
+        self.sequence_geometry = v2.Compose(
+            [
+                v2.RandomAffine(
+                    degrees=0, scale=settings.sequence_scale, interpolation=InterpolationMode.NEAREST, fill=fills
+                ),
+                v2.RandomHorizontalFlip(),
+            ]
+        )
+        self.sequence_colour = v2.Compose(
+            [
+                v2.ColorJitter(
+                    settings.sequence_brightness,
+                    settings.sequence_contrast,
+                    settings.sequence_saturation,
+                    settings.sequence_hue,
+                ),
+                v2.RandomGrayscale(settings.grayscale_probability),
+            ]
+        )
+        affine = dict(
+            degrees=settings.frame_degrees,
+            scale=settings.frame_scale,
+            shear=settings.frame_shear,
+            interpolation=InterpolationMode.BICUBIC,
+        )
         self.frame_affine_image = v2.RandomAffine(**affine, fill=settings.fill)
         self.frame_affine_mask = v2.RandomAffine(**affine, fill=0)
-        self.frame_resize_crop = v2.Compose([
-            v2.Resize(crop_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
-            v2.RandomCrop(crop_size, pad_if_needed=True, fill=fills),
-        ])
-        self.frame_colour = v2.ColorJitter(settings.frame_brightness, settings.frame_contrast,
-                                           settings.frame_saturation, 0.0)
+        self.frame_resize_crop = v2.Compose(
+            [
+                v2.Resize(crop_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
+                v2.RandomCrop(crop_size, pad_if_needed=True, fill=fills),
+            ]
+        )
+        self.frame_colour = v2.ColorJitter(
+            settings.frame_brightness, settings.frame_contrast, settings.frame_saturation, 0.0
+        )
 
     def bend_frame(self, image: Image.Image, mask: Image.Image) -> tuple[Image.Image, Image.Image]:
         """The per-frame affine warp: bicubic for the image and the soft mask alike, with
@@ -201,8 +234,9 @@ class StaticAugment:
             frame_array = np.asarray(frame)
             mask_array = cropped.numpy()
             if float(torch.rand(())) < settings.tps_probability:
-                frame_array, mask_array = random_tps_warp(frame_array, mask_array, settings.tps_points,
-                                                          settings.tps_std, image_fill=settings.fill)
+                frame_array, mask_array = random_tps_warp(
+                    frame_array, mask_array, settings.tps_points, settings.tps_std, image_fill=settings.fill
+                )
             out_images.append(Image.fromarray(np.ascontiguousarray(frame_array)))
             out_masks.append(torch.from_numpy(np.ascontiguousarray(mask_array)))
         return to_normalised_tensor(out_images), torch.stack(out_masks).to(torch.float32) / 255.0

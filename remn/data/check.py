@@ -77,8 +77,10 @@ class DatasetReport:
             lines.append(f"  resolutions (frames): {common}")
         for v in self.videos:
             firsts = ", ".join(f"{o}@{f}" for o, f in v.first_frames.items())
-            lines.append(f"  {v.name}: {v.frames} frames, objects {list(v.objects)}, {v.annotated} annotated "
-                         f"frames; first appearance: {firsts or '-'}")
+            lines.append(
+                f"  {v.name}: {v.frames} frames, objects {list(v.objects)}, {v.annotated} annotated "
+                f"frames; first appearance: {firsts or '-'}"
+            )
         problems = self.all_problems
         lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
         lines += [f"  {p}" for p in problems]
@@ -128,8 +130,14 @@ def check_video(dataset: VOSDataset, name: str, quick: bool = False) -> VideoRep
     for path in files:
         index = index_of.get(path.stem)
         try:
-            labels, info = read_mask(path, frame=path.stem, expected_size=sizes.get(index),
-                                     max_objects=video.max_objects, void=video.void, warn=False)
+            labels, info = read_mask(
+                path,
+                frame=path.stem,
+                expected_size=sizes.get(index),
+                max_objects=video.max_objects,
+                void=video.void,
+                warn=False,
+            )
         except DataError as error:
             report.problems.append(error)
             continue
@@ -155,15 +163,31 @@ def _ignored(path: Path) -> DataError:
         read_mask(path, frame=path.stem, warn=False)
     except DataError as error:
         if error.code == LOSSY_MASK:
-            return DataError(LOSSY_MASK, f"this {path.suffix} file is not read as a mask (masks are read from "
-                             f"{readable} files) and its lossy compression changes the values along every edge; "
-                             "save the mask as PNG (palette or 0..K grey)", path, path.stem)
-    return DataError(IGNORED_MASK_FILE, f"this {path.suffix} file is not read as a mask (masks are read from "
-                     f"{readable} files); save it as PNG", path, path.stem)
+            return DataError(
+                LOSSY_MASK,
+                f"this {path.suffix} file is not read as a mask (masks are read from "
+                f"{readable} files) and its lossy compression changes the values along every edge; "
+                "save the mask as PNG (palette or 0..K grey)",
+                path,
+                path.stem,
+            )
+    return DataError(
+        IGNORED_MASK_FILE,
+        f"this {path.suffix} file is not read as a mask (masks are read from {readable} files); save it as PNG",
+        path,
+        path.stem,
+    )
 
 
-def check_dataset(root: str | Path, layout: str, split: str | None = None, max_objects: int | None = None,
-                  quick: bool = False, videos: Sequence[str] | None = None, progress: bool = True) -> DatasetReport:
+def check_dataset(
+    root: str | Path,
+    layout: str,
+    split: str | None = None,
+    max_objects: int | None = None,
+    quick: bool = False,
+    videos: Sequence[str] | None = None,
+    progress: bool = True,
+) -> DatasetReport:
     root = Path(root)
     report = DatasetReport(root, layout)
     if not root.is_dir():
@@ -176,8 +200,13 @@ def check_dataset(root: str | Path, layout: str, split: str | None = None, max_o
         return report
     names = list(videos) if videos is not None else dataset.videos
     if not names:
-        report.problems.append(DataError(NO_FRAMES, f"no videos found; is this the root of a {layout}-layout dataset? "
-                                         "(docs/data.md lists the layouts)", root))
+        report.problems.append(
+            DataError(
+                NO_FRAMES,
+                f"no videos found; is this the root of a {layout}-layout dataset? (docs/data.md lists the layouts)",
+                root,
+            )
+        )
     for name in tqdm(names, desc="checking videos", unit="video", disable=not progress):
         report.videos.append(check_video(dataset, name, quick=quick))
     return report

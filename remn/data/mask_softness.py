@@ -68,8 +68,9 @@ class Softness:
 
     @property
     def soft(self) -> bool:
-        return (self.edge_values >= max(SOFT_MIN_VALUES, len(self.mains) - 1)
-                and self.edge_values >= SOFT_MIN_SHARE * (self.edge_values + self.other_values))
+        return self.edge_values >= max(SOFT_MIN_VALUES, len(self.mains) - 1) and self.edge_values >= SOFT_MIN_SHARE * (
+            self.edge_values + self.other_values
+        )
 
 
 class MaskValues:
@@ -83,7 +84,8 @@ class MaskValues:
         self.raw, self.scale = raw, scale  # scale: full scale of a channel, 255 or 65535
         self._index = self._position = None
         small = raw.dtype in (np.uint8, np.uint16) or (
-            raw.dtype.kind in "ui" and raw.size and 0 <= raw.min() and raw.max() < 65536)
+            raw.dtype.kind in "ui" and raw.size and 0 <= raw.min() and raw.max() < 65536
+        )
         if small:
             if raw.dtype not in (np.uint8, np.uint16):
                 raw = self.raw = raw.astype(np.uint16)
@@ -107,8 +109,7 @@ class MaskValues:
         if self._index is None:
             import cv2
 
-            self._index = (cv2.LUT(self.raw, self._position) if self.raw.dtype == np.uint8
-                           else self._position[self.raw])
+            self._index = cv2.LUT(self.raw, self._position) if self.raw.dtype == np.uint8 else self._position[self.raw]
         return self._index
 
     def per_pixel(self, table: np.ndarray) -> np.ndarray:
@@ -196,11 +197,11 @@ class EdgeAnalysis:
         _, areas, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=8)
         for area in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= self.least) + 1:  # (label 0: not flat)
             x, y, w, h = stats[area, :4]
-            region = (areas[y:y + h, x:x + w] == area).astype(np.uint8)
+            region = (areas[y : y + h, x : x + w] == area).astype(np.uint8)
             depth = cv2.distanceTransform(np.pad(region, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
             if depth.max() < 2:  # a thin band (a slope, a strip): no core
                 continue
-            core = v.index[y:y + h, x:x + w][depth >= 0.5 * depth.max()]
+            core = v.index[y : y + h, x : x + w][depth >= 0.5 * depth.max()]
             value = int(np.argmax(np.bincount(core, minlength=n)))
             pairs = np.repeat(exact, len(exact), axis=0), np.tile(exact, (len(exact), 1))
             if not _between(v.colours[[value] * len(pairs[0])], *pairs, _spread(exact)).any():
@@ -258,8 +259,8 @@ class EdgeAnalysis:
         slot[mains] = np.arange(len(mains))
         pad = CHORD
         board = np.full((height + 2 * pad, width + 2 * pad), -2, dtype=np.int32)  # -2: outside the image
-        board[pad:pad + height, pad:pad + width] = slot[v.index]  # -1: not main
-        ys, xs = np.nonzero((board[pad:pad + height, pad:pad + width] < 0) & ~self.is_void[v.index])
+        board[pad : pad + height, pad : pad + width] = slot[v.index]  # -1: not main
+        ys, xs = np.nonzero((board[pad : pad + height, pad : pad + width] < 0) & ~self.is_void[v.index])
         count = len(ys)
         nearest, nearest_at = np.full(count, -1), np.full(count, np.inf)
         chord, side_a, side_b = np.full(count, np.inf), np.full(count, -1), np.full(count, -1)
@@ -287,8 +288,9 @@ class EdgeAnalysis:
         own = v.colours[v.index[ys, xs]]
         placed = nearest >= 0
         faint = placed & (np.abs(own - main_colours[np.maximum(nearest, 0)]).max(1) <= self.faint)
-        blend = (side_a >= 0) & _between(own, main_colours[np.maximum(side_a, 0)],
-                                         main_colours[np.maximum(side_b, 0)], self.faint)
+        blend = (side_a >= 0) & _between(
+            own, main_colours[np.maximum(side_a, 0)], main_colours[np.maximum(side_b, 0)], self.faint
+        )
         value = v.index[ys, xs].astype(np.int64)
         placed_count = np.bincount(value[placed], minlength=n)
         edge_count = np.bincount(value[faint | blend], minlength=n)
@@ -298,8 +300,12 @@ class EdgeAnalysis:
 
     def softness(self) -> Softness:
         v = self.v
-        return Softness(values=v.real, mains=tuple(int(x) for x in v.values[self.main]),
-                        edge_values=self.edge, other_values=self.other)
+        return Softness(
+            values=v.real,
+            mains=tuple(int(x) for x in v.values[self.main]),
+            edge_values=self.edge,
+            other_values=self.other,
+        )
 
     def snapped(self) -> np.ndarray:
         """Per pixel, the position (in the values) of the main value it snaps to; void stays void.
@@ -349,7 +355,7 @@ def _webp_is_lossy(path: Path) -> bool:
         return True
     offset = 12
     while offset + 8 <= len(data):
-        tag, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        tag, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
         if tag == b"VP8 ":
             return True
         if tag == b"VP8L":

@@ -76,8 +76,7 @@ class DataError(REMNError, ValueError):
     """Bad input data (exit status 1). ``code`` names the kind of problem; the message names file
     and frame, the problem and the fix."""
 
-    def __init__(self, code: str, message: str, path: str | os.PathLike | None = None,
-                 frame: str | int | None = None):
+    def __init__(self, code: str, message: str, path: str | os.PathLike | None = None, frame: str | int | None = None):
         where = []
         if path is not None:
             where.append(str(path))
@@ -147,8 +146,11 @@ def natural_sorted(names: Iterable[str]) -> list[str]:
 def list_files(folder: str | os.PathLike, extensions: Sequence[str]) -> list[Path]:
     """Files of a folder with one of the extensions, hidden files skipped, naturally sorted."""
     folder = Path(folder)
-    names = [p.name for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions]
+    names = [
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
+    ]
     return [folder / n for n in natural_sorted(names)]
 
 
@@ -159,8 +161,12 @@ def _open(path: Path, frame) -> Image.Image:
     except FileNotFoundError:
         raise DataError(UNREADABLE, "file not found; check the path (and --data-root)", path, frame) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(UNREADABLE, f"unreadable or truncated image ({error}); re-extract or re-export this file "
-                        "(masks as PNG)", path, frame) from None
+        raise DataError(
+            UNREADABLE,
+            f"unreadable or truncated image ({error}); re-extract or re-export this file (masks as PNG)",
+            path,
+            frame,
+        ) from None
     return image
 
 
@@ -180,14 +186,17 @@ def image_size(path: str | os.PathLike, frame: str | int | None = None) -> tuple
     except FileNotFoundError:
         raise DataError(UNREADABLE, "file not found; check the path (and --data-root)", path, frame) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(UNREADABLE, f"unreadable image ({error}); re-extract or re-export this file", path,
-                        frame) from None
+        raise DataError(
+            UNREADABLE, f"unreadable image ({error}); re-extract or re-export this file", path, frame
+        ) from None
 
 
 _UNITS = {"palette": "palette indices", "rgb": "colours", "grey": "grey levels"}
 _NAMES = {"palette": "palette mask", "rgb": "colour mask", "grey": "grey mask"}
-_FIX = ("re-save it without anti-aliasing as a palette PNG or a 0..K grey PNG, or pass --mask-threshold T "
-        "to binarise a one-object mask, or --mask-snap to snap every pixel to the main values")
+_FIX = (
+    "re-save it without anti-aliasing as a palette PNG or a 0..K grey PNG, or pass --mask-threshold T "
+    "to binarise a one-object mask, or --mask-snap to snap every pixel to the main values"
+)
 
 
 def _unpack(packed: int) -> tuple[int, int, int]:
@@ -222,9 +231,14 @@ def _rgb_to_ids(colours: np.ndarray, path: Path, frame) -> tuple[np.ndarray, dic
         while next_id in taken:
             next_id += 1
         if next_id > 255:
-            raise DataError(TOO_MANY_OBJECTS, f"colour mask has {len(colours) - 1} colours, more than 255 objects: "
-                            "a photo or an anti-aliased drawing rather than a mask? Draw one hard-edged colour per "
-                            "object (or pass --mask-snap)", path, frame)
+            raise DataError(
+                TOO_MANY_OBJECTS,
+                f"colour mask has {len(colours) - 1} colours, more than 255 objects: "
+                "a photo or an anti-aliased drawing rather than a mask? Draw one hard-edged colour per "
+                "object (or pass --mask-snap)",
+                path,
+                frame,
+            )
         lut[index] = next_id
         taken.add(next_id)
         mapping[next_id] = colour_t
@@ -240,9 +254,14 @@ def _grey_ids(present: np.ndarray, path: Path, frame) -> tuple[np.ndarray, str]:
             return (present == top).astype(np.int64), "binary"
     above = [int(x) for x in present if x > 255]
     if above:
-        raise DataError(IDS_ABOVE_255, f"grey mask with values above 255 ({_shown(above, 'grey')}) that is not a "
-                        "0/255 or 0/65535 mask; single-channel values are object ids 0..255: save the ids as an "
-                        "8-bit 0..K or palette PNG (one object may be 0/255 or 0/65535)", path, frame)
+        raise DataError(
+            IDS_ABOVE_255,
+            f"grey mask with values above 255 ({_shown(above, 'grey')}) that is not a "
+            "0/255 or 0/65535 mask; single-channel values are object ids 0..255: save the ids as an "
+            "8-bit 0..K or palette PNG (one object may be 0/255 or 0/65535)",
+            path,
+            frame,
+        )
     return present.astype(np.int64), "ids"
 
 
@@ -265,27 +284,37 @@ def _decode(image: Image.Image, path: Path, frame, void: int | None) -> _Decoded
         table = np.zeros((256, 3), dtype=np.float64)
         if flat:
             entries = np.asarray(flat[:768], dtype=np.float64).reshape(-1, 3)
-            table[:len(entries)] = entries
+            table[: len(entries)] = entries
 
         def colours_of(present: np.ndarray) -> np.ndarray:
             chosen = table[present]
             if len(np.unique(chosen, axis=0)) < len(present):  # shared colours: compare the indices instead
                 return _grey(present)
             return chosen
+
         values = MaskValues(np.asarray(image), colours_of, 255.0, void)
         return _Decoded("palette", values, bytes(flat) if flat is not None else None)
     if mode in ("L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "F"):
         raw = np.asarray(image.getchannel(0) if mode == "LA" else image)
         if mode == "F":
             if not np.all(raw == np.round(raw)):
-                raise DataError(UNREADABLE, "floating-point mask with fractional values; save masks as integer ids "
-                                "(a palette or 0..K grey PNG)", path, frame)
+                raise DataError(
+                    UNREADABLE,
+                    "floating-point mask with fractional values; save masks as integer ids "
+                    "(a palette or 0..K grey PNG)",
+                    path,
+                    frame,
+                )
             raw = raw.astype(np.int64)
         elif mode == "1":
             raw = raw.astype(np.uint8)
         if raw.size and int(raw.min()) < 0:
-            raise DataError(UNREADABLE, "mask has negative values; save masks as ids 0..255 (a palette or 0..K grey "
-                            "PNG)", path, frame)
+            raise DataError(
+                UNREADABLE,
+                "mask has negative values; save masks as ids 0..255 (a palette or 0..K grey PNG)",
+                path,
+                frame,
+            )
         scale = 255.0 if not raw.size or int(raw.max()) <= 255 else 65535.0
         return _Decoded("grey", MaskValues(raw, _grey, scale, None))  # void is an id here, not a level
     if mode in ("RGB", "RGBA", "RGBX"):
@@ -300,14 +329,17 @@ def _decode(image: Image.Image, path: Path, frame, void: int | None) -> _Decoded
 
         def unpack(present: np.ndarray) -> np.ndarray:
             return np.stack([(present >> 16) & 255, (present >> 8) & 255, present & 255], 1)
+
         raw = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         return _Decoded("rgb", MaskValues(raw, unpack, 255.0, void_colour))
-    raise DataError(UNREADABLE, f"unsupported image mode {mode!r} for a mask; save masks as palette, grey or RGB "
-                    "PNGs", path, frame)
+    raise DataError(
+        UNREADABLE, f"unsupported image mode {mode!r} for a mask; save masks as palette, grey or RGB PNGs", path, frame
+    )
 
 
-def _ids(decoded: _Decoded, void: int | None, path: Path, frame,
-         index: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, ...], str, dict]:
+def _ids(
+    decoded: _Decoded, void: int | None, path: Path, frame, index: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[int, ...], str, dict]:
     """Ids per pixel by the file's rule, void read as background, from the file's values or from
     ``index`` into them (a snapped mask): (ids, object ids present, kind, rgb colour mapping)."""
     values = decoded.values
@@ -344,22 +376,39 @@ def _refusal(decoded: _Decoded, softness: Softness | None, lossy: str | None, pa
     unit = _UNITS[decoded.source]
     found = ""
     if softness is not None and softness.soft:
-        found = (f"{softness.values} {unit}, {softness.edge_values} of them only along the edges between or "
-                 f"around {len(softness.mains)} main regions")
+        found = (
+            f"{softness.values} {unit}, {softness.edge_values} of them only along the edges between or "
+            f"around {len(softness.mains)} main regions"
+        )
     if lossy:
         named = f" named {path.suffix}" if path.suffix.lower() in MASK_EXTENSIONS else ""
-        return DataError(LOSSY_MASK, f"{lossy} file{named}: lossy compression changes the values along every "
-                         f"edge{f' ({found})' if found else ''}; save masks as PNG (palette or 0..K grey), or pass "
-                         "--mask-threshold T to binarise a one-object mask, or --mask-snap to snap every pixel to "
-                         "the main values", path, frame)
-    return DataError(SOFT_MASK, f"soft {_NAMES[decoded.source]}: {found} (anti-aliasing, blur or lossy "
-                     f"compression, not object ids); {_FIX}", path, frame)
+        return DataError(
+            LOSSY_MASK,
+            f"{lossy} file{named}: lossy compression changes the values along every "
+            f"edge{f' ({found})' if found else ''}; save masks as PNG (palette or 0..K grey), or pass "
+            "--mask-threshold T to binarise a one-object mask, or --mask-snap to snap every pixel to "
+            "the main values",
+            path,
+            frame,
+        )
+    return DataError(
+        SOFT_MASK,
+        f"soft {_NAMES[decoded.source]}: {found} (anti-aliasing, blur or lossy compression, not object ids); {_FIX}",
+        path,
+        frame,
+    )
 
 
-def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
-              expected_size: tuple[int, int] | None = None, max_objects: int | None = None,
-              void: int | None = None, warn: bool = True,
-              repair: MaskRepair | None = None) -> tuple[np.ndarray, MaskInfo]:
+def read_mask(
+    path: str | os.PathLike,
+    *,
+    frame: str | int | None = None,
+    expected_size: tuple[int, int] | None = None,
+    max_objects: int | None = None,
+    void: int | None = None,
+    warn: bool = True,
+    repair: MaskRepair | None = None,
+) -> tuple[np.ndarray, MaskInfo]:
     """Read a mask file as an (H, W) int64 array of ids and say what kind of file it was.
 
     ``expected_size`` is (width, height) of the frame it belongs to; ``void`` is an id to be
@@ -371,8 +420,13 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
     image = _open(path, frame)
     size = image.size
     if expected_size is not None and tuple(expected_size) != size:
-        raise DataError(SIZE_MISMATCH, f"mask is {size[0]}x{size[1]} but its frame is "
-                        f"{expected_size[0]}x{expected_size[1]}; give each frame a mask of its own size", path, frame)
+        raise DataError(
+            SIZE_MISMATCH,
+            f"mask is {size[0]}x{size[1]} but its frame is "
+            f"{expected_size[0]}x{expected_size[1]}; give each frame a mask of its own size",
+            path,
+            frame,
+        )
     decoded = _decode(image, path, frame, void)
     values = decoded.values
     analysis = EdgeAnalysis(values, full=repair is not None) if values.real > 3 else None
@@ -389,9 +443,12 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
             labels, kind, colours = values.per_pixel(on.astype(np.int64)), "binary", {}
             ids = (1,) if labels.any() else ()
             merged = [int(x) for x in values.values[analysis.main & on]] if analysis is not None else []
-            done += (f" binarised at {repair.threshold:g}: {values.real} {unit} -> {len(ids)} object"
-                     + (f" (its {len(merged)} main {unit} {_shown(merged, decoded.source)} became one; "
-                        "--mask-snap keeps them apart)" if len(merged) > 1 else ""))
+            done += f" binarised at {repair.threshold:g}: {values.real} {unit} -> {len(ids)} object" + (
+                f" (its {len(merged)} main {unit} {_shown(merged, decoded.source)} became one; "
+                "--mask-snap keeps them apart)"
+                if len(merged) > 1
+                else ""
+            )
         else:
             index = analysis.snapped() if analysis is not None else values.index
             kept = np.flatnonzero(np.bincount(index.ravel(), minlength=len(values)))
@@ -414,8 +471,13 @@ def read_mask(path: str | os.PathLike, *, frame: str | int | None = None,
             text = f"{path}: colour mask read as object ids by colour: {mapping}"
         warnings.warn(text, MaskWarning, stacklevel=2)
     if max_objects is not None and len(ids) > max_objects:
-        raise DataError(TOO_MANY_OBJECTS, f"{len(ids)} objects (ids {list(ids)[:12]}) but the limit is "
-                        f"{max_objects}; merge or drop objects, or raise the limit (--max-objects)", path, frame)
+        raise DataError(
+            TOO_MANY_OBJECTS,
+            f"{len(ids)} objects (ids {list(ids)[:12]}) but the limit is "
+            f"{max_objects}; merge or drop objects, or raise the limit (--max-objects)",
+            path,
+            frame,
+        )
     info = MaskInfo(kind=kind, ids=ids, size=size, palette=decoded.palette, colours=colours, repair=done)
     return labels, info
 

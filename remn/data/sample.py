@@ -40,8 +40,9 @@ INFO_KEYS = ("name", "frames", "num_objects")
 """The keys of a sample's ``info``."""
 
 
-def pack_sample(name: str, frames: Sequence[int], rgb: Tensor, object_masks: Tensor, cls_gt: Tensor,
-                max_objects: int) -> dict:
+def pack_sample(
+    name: str, frames: Sequence[int], rgb: Tensor, object_masks: Tensor, cls_gt: Tensor, max_objects: int
+) -> dict:
     """A sample (see the module docstring) from ``object_masks`` (T, k, H, W) with ``k <= max_objects``
     used slots; ``rgb`` (T, 3, H, W) and ``cls_gt`` (T, H, W) are converted to the contract's dtypes."""
     steps, used, height, width = object_masks.shape
@@ -56,8 +57,7 @@ def pack_sample(name: str, frames: Sequence[int], rgb: Tensor, object_masks: Ten
         "gt": gt,
         "cls_gt": cls_gt.to(torch.int64),
         "selector": selector,
-        "info": {"name": name, "frames": torch.as_tensor(list(frames), dtype=torch.int64),
-                 "num_objects": int(used)},
+        "info": {"name": name, "frames": torch.as_tensor(list(frames), dtype=torch.int64), "num_objects": int(used)},
     }
 
 
@@ -132,6 +132,8 @@ def batch_problems(batch: Mapping[str, Any], clip_frames: int, setting: str = "c
     if gt.dim() != 6 or gt.shape[:2] != rgb.shape[:2] or gt.shape[-2:] != rgb.shape[-2:]:
         problems.append(f"gt has shape {tuple(gt.shape)}, expected (B, T, K, 1, H, W) matching rgb")
     elif selector.shape != (b, gt.shape[2]) or cls_gt.shape != (b, t, *rgb.shape[-2:]):
-        problems.append(f"selector {tuple(selector.shape)} / cls_gt {tuple(cls_gt.shape)} do not match "
-                        f"{b} clip(s) of {gt.shape[2]} object slot(s)")
+        problems.append(
+            f"selector {tuple(selector.shape)} / cls_gt {tuple(cls_gt.shape)} do not match "
+            f"{b} clip(s) of {gt.shape[2]} object slot(s)"
+        )
     return problems

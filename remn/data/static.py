@@ -56,8 +56,12 @@ def read_soft_mask(path: str | Path, expected_size: tuple[int, int] | None = Non
     rgb = read_image(path).astype(np.uint32)
     height, width = rgb.shape[:2]
     if expected_size is not None and (width, height) != tuple(expected_size):
-        raise DataError(SIZE_MISMATCH, f"mask is {width}x{height} but its image is "
-                        f"{expected_size[0]}x{expected_size[1]}; give each image a mask of its size", path)
+        raise DataError(
+            SIZE_MISMATCH,
+            f"mask is {width}x{height} but its image is "
+            f"{expected_size[0]}x{expected_size[1]}; give each image a mask of its size",
+            path,
+        )
     # ITU-R 601 luma in integers, rounded (grey inputs come back unchanged).
     luma = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114 + 500) // 1000
     return luma.astype(np.uint8)
@@ -89,9 +93,18 @@ class StaticImageDataset(Dataset):
         sources: which sources to look for.
     """
 
-    def __init__(self, root: str | Path, crop_size: int = 384, clip_frames: int = 3, tps_probability: float = 0.33,
-                 max_objects: int = 2, hr_repeat: int = 5, tps_points: int = 12, tps_std: float = 0.02,
-                 sources: tuple[str, ...] = STATIC_SOURCES):
+    def __init__(
+        self,
+        root: str | Path,
+        crop_size: int = 384,
+        clip_frames: int = 3,
+        tps_probability: float = 0.33,
+        max_objects: int = 2,
+        hr_repeat: int = 5,
+        tps_points: int = 12,
+        tps_std: float = 0.02,
+        sources: tuple[str, ...] = STATIC_SOURCES,
+    ):
         if clip_frames < 1:
             raise ValueError(f"clip_frames must be at least 1, got {clip_frames}")
         if max_objects < 1:
@@ -99,8 +112,9 @@ class StaticImageDataset(Dataset):
         self.root = Path(root)
         self.clip_frames = clip_frames
         self.max_objects = max_objects
-        self.augment = StaticAugment(crop_size, StaticAugmentSettings(
-            tps_probability=tps_probability, tps_points=tps_points, tps_std=tps_std))
+        self.augment = StaticAugment(
+            crop_size, StaticAugmentSettings(tps_probability=tps_probability, tps_points=tps_points, tps_std=tps_std)
+        )
         self.items: list[StaticItem] = []
         self.counts: dict[str, int] = {}
         self.missing: list[str] = []
@@ -114,12 +128,20 @@ class StaticImageDataset(Dataset):
             repeat = hr_repeat if source in HIGH_RESOLUTION_SOURCES else 1
             self.items.extend(found * repeat)
         if not self.items:
-            raise DataError(BAD_LAYOUT, "no static training images: expected some of the folders "
-                            f"{', '.join(sources)} holding image.jpg + image.png pairs "
-                            "(fss: <class>/N.jpg + N.png); check data.static_root", self.root)
+            raise DataError(
+                BAD_LAYOUT,
+                "no static training images: expected some of the folders "
+                f"{', '.join(sources)} holding image.jpg + image.png pairs "
+                "(fss: <class>/N.jpg + N.png); check data.static_root",
+                self.root,
+            )
         if self.missing:
-            log.warning("static data at %s: missing %s; training with %s", self.root, ", ".join(self.missing),
-                        ", ".join(self.counts))
+            log.warning(
+                "static data at %s: missing %s; training with %s",
+                self.root,
+                ", ".join(self.missing),
+                ", ".join(self.counts),
+            )
         log.info(self.describe())
 
     def _find(self, source: str) -> list[StaticItem]:

@@ -79,8 +79,7 @@ class ThinPlateSpline:
         return self.affine[0] + points @ self.affine[1:] + radial @ self.radial_weights
 
 
-def tps_remap_grids(source: np.ndarray, target: np.ndarray, height: int,
-                    width: int) -> tuple[np.ndarray, np.ndarray]:
+def tps_remap_grids(source: np.ndarray, target: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``(map_x, map_y)`` for :func:`cv2.remap` that move normalised ``source`` points to ``target``.
 
     Output pixel ``(x, y)`` samples the input at ``(map_x[y, x], map_y[y, x])``.
@@ -94,9 +93,14 @@ def tps_remap_grids(source: np.ndarray, target: np.ndarray, height: int,
     return map_x, map_y
 
 
-def warp_with_tps(image: np.ndarray, mask: np.ndarray, source: np.ndarray, target: np.ndarray,
-                  image_fill: tuple[int, int, int] = (0, 0, 0),
-                  mask_fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def warp_with_tps(
+    image: np.ndarray,
+    mask: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+    image_fill: tuple[int, int, int] = (0, 0, 0),
+    mask_fill: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Warp an (H, W, 3) image (bilinear) and its (H, W) mask (nearest) by the same TPS.
 
     Pixels that come from outside the input get ``image_fill`` / ``mask_fill``.
@@ -105,23 +109,37 @@ def warp_with_tps(image: np.ndarray, mask: np.ndarray, source: np.ndarray, targe
     if image.shape[:2] != (height, width):
         raise ValueError(f"image {image.shape[:2]} and mask {mask.shape[:2]} differ in size")
     map_x, map_y = tps_remap_grids(source, target, height, width)
-    warped_image = cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(c) for c in image_fill))
-    warped_mask = cv2.remap(mask, map_x, map_y, interpolation=cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=float(mask_fill))
+    warped_image = cv2.remap(
+        image,
+        map_x,
+        map_y,
+        interpolation=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=tuple(float(c) for c in image_fill),
+    )
+    warped_mask = cv2.remap(
+        mask,
+        map_x,
+        map_y,
+        interpolation=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=float(mask_fill),
+    )
     return warped_image, warped_mask
 
 
-def random_control_points(height: int, width: int, count: int = 12, std: float = 0.02,
-                          generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def random_control_points(
+    height: int, width: int, count: int = 12, std: float = 0.02, generator: torch.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` source points on distinct pixel rows and columns, and targets jittered by N(0, std).
 
     Both are in normalised coordinates. Distinct rows and columns keep the points apart so the
     spline is well posed.
     """
     if count > min(height, width):
-        raise ValueError(f"{count} control points need an image of at least {count}x{count} pixels, "
-                         f"got {width}x{height}")
+        raise ValueError(
+            f"{count} control points need an image of at least {count}x{count} pixels, got {width}x{height}"
+        )
     rows = torch.randperm(height, generator=generator)[:count].numpy()
     cols = torch.randperm(width, generator=generator)[:count].numpy()
     source = np.stack([cols / width, rows / height], axis=1).astype(np.float64)
@@ -129,9 +147,15 @@ def random_control_points(height: int, width: int, count: int = 12, std: float =
     return source, source + offsets
 
 
-def random_tps_warp(image: np.ndarray, mask: np.ndarray, count: int = 12, std: float = 0.02,
-                    image_fill: tuple[int, int, int] = (0, 0, 0), mask_fill: int = 0,
-                    generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def random_tps_warp(
+    image: np.ndarray,
+    mask: np.ndarray,
+    count: int = 12,
+    std: float = 0.02,
+    image_fill: tuple[int, int, int] = (0, 0, 0),
+    mask_fill: int = 0,
+    generator: torch.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A random smooth bend of an image and its mask: ``count`` control points each moved by N(0, std)."""
     source, target = random_control_points(mask.shape[0], mask.shape[1], count, std, generator)
     return warp_with_tps(image, mask, source, target, image_fill, mask_fill)

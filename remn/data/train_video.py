@@ -71,8 +71,9 @@ BL30K_LARGE_AREA = 30 * 30
 BL30K_MAX_LATER_AREA = 20 * 20
 
 
-def sample_clip_indices(num_frames: int, clip_frames: int, max_skip: int,
-                        generator: torch.Generator | None = None) -> list[int]:
+def sample_clip_indices(
+    num_frames: int, clip_frames: int, max_skip: int, generator: torch.Generator | None = None
+) -> list[int]:
     """Frame positions of one training clip, in increasing order (reversal is the caller's).
 
     With ``L = num_frames`` and ``J = min(L, max_skip)`` every step between consecutive clip
@@ -128,8 +129,12 @@ class TrainVideo:
         return len(self.frames)
 
 
-_ROOT_SETTING = {"davis": "data.davis_root", "youtube": "data.youtube_root", "bl30k": "data.bl30k_root",
-                 "folder": "data.synthetic_root"}
+_ROOT_SETTING = {
+    "davis": "data.davis_root",
+    "youtube": "data.youtube_root",
+    "bl30k": "data.bl30k_root",
+    "folder": "data.synthetic_root",
+}
 """The setting that names each layout's root."""
 
 
@@ -148,15 +153,23 @@ def _layout_folders(root: Path, layout: str) -> tuple[Path, Path]:
             hint = f"; did you mean {root / 'train_480p'}?"
         elif layout == "davis" and (root / "trainval").is_dir():
             hint = f"; did you mean {root / 'trainval'}?"
-        raise DataError(BAD_LAYOUT, f"not a {layout} training set: expected {expected}{hint}; check "
-                        f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')}", root)
+        raise DataError(
+            BAD_LAYOUT,
+            f"not a {layout} training set: expected {expected}{hint}; check "
+            f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')}",
+            root,
+        )
     return images, masks
 
 
 def _read_subset(path: Path) -> list[str]:
     if not path.is_file():
-        raise DataError(BAD_LAYOUT, "video list not found; check data.davis_subset or data.youtube_subset (a text "
-                        "file with one video name per line; empty: the default list)", path)
+        raise DataError(
+            BAD_LAYOUT,
+            "video list not found; check data.davis_subset or data.youtube_subset (a text "
+            "file with one video name per line; empty: the default list)",
+            path,
+        )
     names = [line.strip() for line in path.read_text().splitlines()]
     return [n for n in names if n and not n.startswith("#")]
 
@@ -177,9 +190,13 @@ def _scan(root: Path, layout: str, subset: str | Path | None, min_frames: int) -
         subset = default_list  # a DAVIS-style set with a train/val split (e.g. a generated one)
     if subset is None and layout == "davis":
         if not default_list.is_file():
-            raise DataError(BAD_LAYOUT, "ImageSets/2017/train.txt not found, so the training videos are "
-                            "unknown; give a video list (data.davis_subset) rather than train on "
-                            "validation videos", root)
+            raise DataError(
+                BAD_LAYOUT,
+                "ImageSets/2017/train.txt not found, so the training videos are "
+                "unknown; give a video list (data.davis_subset) rather than train on "
+                "validation videos",
+                root,
+            )
         subset = default_list
     scan = _Scan()
     if subset is not None:
@@ -226,9 +243,18 @@ class VOSTrainDataset(Dataset):
         augment: the augmentation settings (None: STCN's, with BL30K's crop scale for ``bl30k``).
     """
 
-    def __init__(self, root: str | Path, layout: str = "davis", clip_frames: int = 3, max_skip: int = 5,
-                 max_objects: int = 2, crop_size: int = 384, subset: str | Path | None = None,
-                 skip_divisor: int | None = None, augment: VideoAugmentSettings | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        layout: str = "davis",
+        clip_frames: int = 3,
+        max_skip: int = 5,
+        max_objects: int = 2,
+        crop_size: int = 384,
+        subset: str | Path | None = None,
+        skip_divisor: int | None = None,
+        augment: VideoAugmentSettings | None = None,
+    ):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if max_objects < 1:
@@ -252,10 +278,14 @@ class VOSTrainDataset(Dataset):
         self.not_found: list[str] = scan.not_found
         self.frames_without_mask = scan.frames_without_mask
         if not self.videos:
-            raise DataError(NO_FRAMES, f"no usable {layout} training video: {len(self.dropped)} dropped "
-                            f"({self._dropped_summary()}), {len(self.not_found)} listed but absent; each video needs "
-                            f"{clip_frames} frames with masks of the same name; check "
-                            f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')} and its video list", self.root)
+            raise DataError(
+                NO_FRAMES,
+                f"no usable {layout} training video: {len(self.dropped)} dropped "
+                f"({self._dropped_summary()}), {len(self.not_found)} listed but absent; each video needs "
+                f"{clip_frames} frames with masks of the same name; check "
+                f"{_ROOT_SETTING.get(layout, 'the data.*_root setting')} and its video list",
+                self.root,
+            )
         self.set_max_skip(max_skip)
         log.info(self.describe())
 
@@ -275,8 +305,7 @@ class VOSTrainDataset(Dataset):
 
     def describe(self) -> str:
         """One line on what was found: videos used and dropped, and why."""
-        text = (f"{self.layout} at {self.root}: {len(self.videos)} videos "
-                f"(dropped: {self._dropped_summary()})")
+        text = f"{self.layout} at {self.root}: {len(self.videos)} videos (dropped: {self._dropped_summary()})"
         if self.not_found:
             text += f"; {len(self.not_found)} listed videos absent (e.g. {self.not_found[0]})"
         if self.frames_without_mask:
@@ -293,10 +322,15 @@ class VOSTrainDataset(Dataset):
             image = read_image(video.frames[position], frame=frame_name)
             height, width = image.shape[:2]
             if frames and image.shape != frames[0].shape:
-                raise DataError(SIZE_MISMATCH, f"frame is {width}x{height} but frame "
-                                f"{video.frames[positions[0]].stem} of the same video is "
-                                f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must have one "
-                                "size: resize or re-extract this one", video.frames[position], frame_name)
+                raise DataError(
+                    SIZE_MISMATCH,
+                    f"frame is {width}x{height} but frame "
+                    f"{video.frames[positions[0]].stem} of the same video is "
+                    f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must have one "
+                    "size: resize or re-extract this one",
+                    video.frames[position],
+                    frame_name,
+                )
             mask, _ = read_mask(video.masks[position], frame=frame_name, expected_size=(width, height))
             frames.append(image)
             labels.append(mask)
@@ -304,8 +338,11 @@ class VOSTrainDataset(Dataset):
         if stacked.max(initial=0) > 255:  # renumber so ids fit in the uint8 masks of the augmentation
             ids, compact = np.unique(np.concatenate([[0], stacked.ravel()]), return_inverse=True)
             if len(ids) > 256:
-                raise DataError(TOO_MANY_OBJECTS, f"{len(ids) - 1} object ids in one clip; at most 255 are "
-                                "supported: renumber this video's masks", video.masks[positions[0]].parent)
+                raise DataError(
+                    TOO_MANY_OBJECTS,
+                    f"{len(ids) - 1} object ids in one clip; at most 255 are supported: renumber this video's masks",
+                    video.masks[positions[0]].parent,
+                )
             labels = list(compact[1:].reshape(stacked.shape))
         return frames, labels
 
@@ -416,16 +453,23 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
     parts: list[tuple[str, Dataset, int]] = []
     missing: list[str] = []
     if stage == "static":
-        dataset = StaticImageDataset(cfg.static_root, crop_size=cfg.crop_size, clip_frames=frames,
-                                     tps_probability=cfg.static_tps_probability, max_objects=cfg.max_objects,
-                                     hr_repeat=cfg.static_hr_repeat, tps_points=cfg.static_tps_points,
-                                     tps_std=cfg.static_tps_std)
+        dataset = StaticImageDataset(
+            cfg.static_root,
+            crop_size=cfg.crop_size,
+            clip_frames=frames,
+            tps_probability=cfg.static_tps_probability,
+            max_objects=cfg.max_objects,
+            hr_repeat=cfg.static_hr_repeat,
+            tps_points=cfg.static_tps_points,
+            tps_std=cfg.static_tps_std,
+        )
         parts.append(("static", dataset, 1))
         missing = [f"static/{name}" for name in dataset.missing]
     elif stage == "synthetic":
         if _present(cfg.synthetic_root):
-            parts.append(("synthetic", VOSTrainDataset(cfg.synthetic_root, "folder", augment=video_augment,
-                                                       **common), 1))
+            parts.append(
+                ("synthetic", VOSTrainDataset(cfg.synthetic_root, "folder", augment=video_augment, **common), 1)
+            )
         else:
             missing.append(f"synthetic ({cfg.synthetic_root or 'data.synthetic_root not set'})")
         if _present(cfg.bl30k_root):
@@ -434,27 +478,41 @@ def build_training_dataset(stage: str, cfg, max_skip: int, clip_frames: int | No
         else:
             missing.append(f"bl30k ({cfg.bl30k_root})")
         if not parts:
-            raise DataError(BAD_LAYOUT, "the synthetic stage found no data: neither data.synthetic_root "
-                            f"({cfg.synthetic_root or 'not set'}) nor data.bl30k_root ({cfg.bl30k_root}) exists; set "
-                            "one of them (remn generate writes a set; relative paths start here)",
-                            Path.cwd())
+            raise DataError(
+                BAD_LAYOUT,
+                "the synthetic stage found no data: neither data.synthetic_root "
+                f"({cfg.synthetic_root or 'not set'}) nor data.bl30k_root ({cfg.bl30k_root}) exists; set "
+                "one of them (remn generate writes a set; relative paths start here)",
+                Path.cwd(),
+            )
     else:
         if _present(cfg.davis_root):
-            davis = VOSTrainDataset(cfg.davis_root, "davis", subset=cfg.davis_subset or None,
-                                    augment=video_augment, **common)
+            davis = VOSTrainDataset(
+                cfg.davis_root, "davis", subset=cfg.davis_subset or None, augment=video_augment, **common
+            )
             parts.append(("davis", davis, cfg.davis_repeat))
         else:
             missing.append(f"davis ({cfg.davis_root})")
         if _present(cfg.youtube_root):
-            youtube = VOSTrainDataset(cfg.youtube_root, "youtube", subset=cfg.youtube_subset or None,
-                                      skip_divisor=cfg.youtube_skip_divisor, augment=video_augment, **common)
+            youtube = VOSTrainDataset(
+                cfg.youtube_root,
+                "youtube",
+                subset=cfg.youtube_subset or None,
+                skip_divisor=cfg.youtube_skip_divisor,
+                augment=video_augment,
+                **common,
+            )
             parts.append(("youtube", youtube, 1))
         else:
             missing.append(f"youtube ({cfg.youtube_root})")
         if not parts:
-            raise DataError(BAD_LAYOUT, f"the {stage} stage found no data: neither data.davis_root "
-                            f"({cfg.davis_root}) nor data.youtube_root ({cfg.youtube_root}) exists; set one of them "
-                            "(relative paths start here)", Path.cwd())
+            raise DataError(
+                BAD_LAYOUT,
+                f"the {stage} stage found no data: neither data.davis_root "
+                f"({cfg.davis_root}) nor data.youtube_root ({cfg.youtube_root}) exists; set one of them "
+                "(relative paths start here)",
+                Path.cwd(),
+            )
     for name in missing:
         log.warning("training stage %s: %s is missing, training without it", stage, name)
     return TrainingSet(stage, parts, missing)

@@ -100,17 +100,23 @@ class ImageFolderFrames(FrameSource):
         JPEG or PNG that ends before its end marker (``unreadable-image``), and the first frame
         whose size differs from frame 0's (``size-mismatch``)."""
         if not self.paths:
-            raise DataError(NO_FRAMES, "video has no frames: no frame files were given; pass a folder holding the "
-                            "frames")
+            raise DataError(
+                NO_FRAMES, "video has no frames: no frame files were given; pass a folder holding the frames"
+            )
         first = None
         for index, path in enumerate(self.paths):
             size = _header_size(path, self.names[index])
             if first is None:
                 first = size
             elif size != first:
-                raise DataError(SIZE_MISMATCH, f"frame {index} is {size[0]}x{size[1]} but frame 0 "
-                                f"({self.paths[0].name}) is {first[0]}x{first[1]}; all frames of a video "
-                                "must have one size: resize or re-extract this frame", path, self.names[index])
+                raise DataError(
+                    SIZE_MISMATCH,
+                    f"frame {index} is {size[0]}x{size[1]} but frame 0 "
+                    f"({self.paths[0].name}) is {first[0]}x{first[1]}; all frames of a video "
+                    "must have one size: resize or re-extract this frame",
+                    path,
+                    self.names[index],
+                )
         return first
 
 
@@ -138,11 +144,16 @@ def _header_size(path: Path, frame: str | int | None) -> tuple[int, int]:
             else:
                 data_start = None
     except FileNotFoundError:
-        raise DataError(UNREADABLE, "file not found (moved or deleted while it was read?); check the folder and "
-                        "run again", path, frame) from None
+        raise DataError(
+            UNREADABLE,
+            "file not found (moved or deleted while it was read?); check the folder and run again",
+            path,
+            frame,
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataError(UNREADABLE, f"unreadable image ({error_text(error)}); re-extract or re-export this frame",
-                        path, frame) from None
+        raise DataError(
+            UNREADABLE, f"unreadable image ({error_text(error)}); re-extract or re-export this frame", path, frame
+        ) from None
     if data_start is not None:
         marker, what = _END_MARKERS[kind]
         with open(path, "rb") as handle:
@@ -150,8 +161,12 @@ def _header_size(path: Path, frame: str | int | None) -> tuple[int, int]:
             handle.seek(max(data_start, end - _TAIL_BYTES))
             tail = handle.read()
         if marker not in tail:
-            raise DataError(UNREADABLE, f"truncated {kind}: the file ends before {what}; re-extract or "
-                            "re-export this frame", path, frame)
+            raise DataError(
+                UNREADABLE,
+                f"truncated {kind}: the file ends before {what}; re-extract or re-export this frame",
+                path,
+                frame,
+            )
     return size
 
 
@@ -203,16 +218,23 @@ class Video:
             where = getattr(self.frames, "path", None) or self.name
             raise DataError(NO_FRAMES, "video has no frames; give it at least one frame", where)
         if not self.masks:
-            raise DataError(MISSING_FIRST_MASK, "no mask is given for any frame of this video; give the mask of "
-                            "its first frame", self.name)
+            raise DataError(
+                MISSING_FIRST_MASK,
+                "no mask is given for any frame of this video; give the mask of its first frame",
+                self.name,
+            )
         bad = [i for i in self.masks if not 0 <= i < len(self.frames)]
         if bad:
-            raise DataError(MISSING_FIRST_MASK, f"masks given for frames {bad} beyond the video's "
-                            f"{len(self.frames)} frames", self.name)
+            raise DataError(
+                MISSING_FIRST_MASK,
+                f"masks given for frames {bad} beyond the video's {len(self.frames)} frames",
+                self.name,
+            )
         self.order = play_order(len(self.frames), self.repeat)
         last_visit = {index: position for position, index in enumerate(self.order)}
         self._output_positions = {
-            position for index, position in last_visit.items()
+            position
+            for index, position in last_visit.items()
             if (self.write is None or index in self.write) and index >= self.first_annotated
         }
 
@@ -236,21 +258,33 @@ class Video:
     def output_names(self) -> list[str]:
         return [self.names[self.order[p]] for p in sorted(self._output_positions)]
 
-    def read_input_mask(self, index: int, expected_size: tuple[int, int] | None = None
-                        ) -> tuple[np.ndarray, MaskInfo]:
+    def read_input_mask(self, index: int, expected_size: tuple[int, int] | None = None) -> tuple[np.ndarray, MaskInfo]:
         """The given mask of frame ``index`` (ids as in the file)."""
-        labels, info = read_mask(self.masks[index], frame=self.names[index], expected_size=expected_size,
-                                 max_objects=self.max_objects, void=self.void, repair=self.repair)
+        labels, info = read_mask(
+            self.masks[index],
+            frame=self.names[index],
+            expected_size=expected_size,
+            max_objects=self.max_objects,
+            void=self.void,
+            repair=self.repair,
+        )
         if self.binary_input and info.ids and info.ids != (1,):
             found = ", ".join(str(i) for i in info.ids[:8])
-            warnings.warn(f"{self.masks[index]}: DAVIS 2016 mask holds values other than 0 and 255 ({found}); read "
-                          "by the official DAVIS 2016 rule: every non-zero pixel is the object", DataWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{self.masks[index]}: DAVIS 2016 mask holds values other than 0 and 255 ({found}); read "
+                "by the official DAVIS 2016 rule: every non-zero pixel is the object",
+                DataWarning,
+                stacklevel=2,
+            )
             labels = (labels > 0).astype(labels.dtype)
             info = MaskInfo(kind="binary", ids=(1,), size=info.size, palette=info.palette)
         if index == self.first_annotated and not info.ids:
-            raise DataError(EMPTY_FIRST_MASK, "first-frame mask has no object pixels; mark at least one object "
-                            "(non-zero pixels) in it", self.masks[index], self.names[index])
+            raise DataError(
+                EMPTY_FIRST_MASK,
+                "first-frame mask has no object pixels; mark at least one object (non-zero pixels) in it",
+                self.masks[index],
+                self.names[index],
+            )
         return labels, info
 
     def object_first_frames(self) -> dict[int, int]:
@@ -272,8 +306,15 @@ class Video:
                 height, width = image.shape[:2]
                 mask, info = self.read_input_mask(index, expected_size=(width, height))
             seen.add(index)
-            yield Frame(position=position, index=index, name=self.names[index], image=image, mask=mask,
-                        mask_info=info, write=position in self._output_positions)
+            yield Frame(
+                position=position,
+                index=index,
+                name=self.names[index],
+                image=image,
+                mask=mask,
+                mask_info=info,
+                write=position in self._output_positions,
+            )
 
     # --------------------------------------------------------------- outputs
     def save_output(self, folder: str | Path, frame: Frame, labels: np.ndarray) -> Path:
@@ -281,12 +322,13 @@ class Video:
         height, width = frame.image.shape[:2]
         labels = np.asarray(labels)
         if labels.shape != (height, width):
-            raise ValueError(f"{self.name}/{frame.name}: prediction is {labels.shape[1]}x{labels.shape[0]}, "
-                             f"the frame is {width}x{height}")
+            raise ValueError(
+                f"{self.name}/{frame.name}: prediction is {labels.shape[1]}x{labels.shape[0]}, "
+                f"the frame is {width}x{height}"
+            )
         path = Path(folder) / f"{frame.name}.png"
         if self.binary_output:
             save_mask(path, (labels > 0).astype(np.uint8) * 255, palette=None)
         else:
             save_mask(path, labels, palette=self.palette)
         return path
-

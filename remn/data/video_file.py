@@ -48,7 +48,7 @@ class _FFmpegLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         number = next(self._numbers)
-        source = record.name[len("libav."):] if record.name.startswith("libav.") else record.name
+        source = record.name[len("libav.") :] if record.name.startswith("libav.") else record.name
         self.lines.append((number, record.levelno, source, " ".join(record.getMessage().split())))
         self.last = number
 
@@ -116,8 +116,9 @@ def _ffmpeg_says(mark: int, demuxer: str | None = None, limit: int = 100) -> str
     def rank(line):
         number, level, source, _ = line
         return (source != demuxer, level < logging.ERROR, number)
+
     text = min(lines, key=rank)[3]
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _frame_rate(value: float | Fraction) -> Fraction:
@@ -142,21 +143,31 @@ class _Decoding:
             except (av.FFmpegError, OSError) as error:
                 said = _ffmpeg_says(mark)
                 if isinstance(error, av.error.InvalidDataError) or said:
-                    raise DataError(UNREADABLE, f"FFmpeg cannot decode this video ({said or error_text(error)}): "
-                                    "not a video file, or one cut short or damaged; re-download or re-export it",
-                                    path) from None
-                raise DataError(UNREADABLE, f"FFmpeg cannot open this file ({error_text(error)}); check that it is "
-                                "a video file you can read", path) from None
+                    raise DataError(
+                        UNREADABLE,
+                        f"FFmpeg cannot decode this video ({said or error_text(error)}): "
+                        "not a video file, or one cut short or damaged; re-download or re-export it",
+                        path,
+                    ) from None
+                raise DataError(
+                    UNREADABLE,
+                    f"FFmpeg cannot open this file ({error_text(error)}); check that it is a video file you can read",
+                    path,
+                ) from None
         self.demuxer = self.container.format.name
         if not self.container.streams.video:
             self.container.close()
-            raise DataError(UNREADABLE, "this file has no video stream (audio only?); pass a video file or a "
-                            "folder of frames", path)
+            raise DataError(
+                UNREADABLE, "this file has no video stream (audio only?); pass a video file or a folder of frames", path
+            )
         self.stream = self.container.streams.video[0]
         if self.stream.codec_context is None:
             self.container.close()
-            raise DataError(UNREADABLE, "PyAV's FFmpeg has no decoder for this video's codec; re-export "
-                            "the video as H.264 (mp4)", path)
+            raise DataError(
+                UNREADABLE,
+                "PyAV's FFmpeg has no decoder for this video's codec; re-export the video as H.264 (mp4)",
+                path,
+            )
         self.stream.thread_type = "SLICE"  # see _ffmpeg_log: no frame threads
         self.stopped: str | None = None
         self.mark = mark
@@ -172,8 +183,12 @@ class _Decoding:
             try:
                 self.container.seek(pts, stream=self.stream, backward=True)
             except av.FFmpegError as error:
-                raise DataError(UNREADABLE, f"FFmpeg cannot seek in this video ({error_text(error)}); re-export it "
-                                "(e.g. as H.264 mp4) or extract its frames to a folder", self.path) from None
+                raise DataError(
+                    UNREADABLE,
+                    f"FFmpeg cannot seek in this video ({error_text(error)}); re-export it "
+                    "(e.g. as H.264 mp4) or extract its frames to a folder",
+                    self.path,
+                ) from None
         self.stopped = None
         self.mark = mark
         self._frames = self._decode(mark, after_seek=True)
@@ -233,8 +248,14 @@ class VideoFileFrames(FrameSource):
     of frames before the target. ``read(i)`` opens the file, seeks and decodes from the keyframe.
     """
 
-    def __init__(self, path: str | Path, count: bool = True, allow_truncated: bool = False,
-                 window_frames: int = 64, window_bytes: int = 128 * 2**20):
+    def __init__(
+        self,
+        path: str | Path,
+        count: bool = True,
+        allow_truncated: bool = False,
+        window_frames: int = 64,
+        window_bytes: int = 128 * 2**20,
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(UNREADABLE, "video file not found; check the path", self.path)
@@ -251,8 +272,7 @@ class VideoFileFrames(FrameSource):
             if first is None:
                 if self.declared or decoding.stopped:
                     self._check_count(0, decoding, allow_truncated)
-                raise DataError(UNREADABLE, "no frame of this video decodes; re-download or re-export it",
-                                self.path)
+                raise DataError(UNREADABLE, "no frame of this video decodes; re-download or re-export it", self.path)
             self.rotation = _quarter_turns(first.rotation) * 90
             width, height = first.width, first.height
             self.width, self.height = (height, width) if self.rotation % 180 else (width, height)
@@ -301,21 +321,28 @@ class VideoFileFrames(FrameSource):
         cause = stopped
         frames = "1 frame decodes" if total == 1 else f"{total} frames decode"
         if allow_truncated and total > 0:
-            warnings.warn(f"{self.path}: only {frames}, {declared} ({cause}); "
-                          f"using {'it' if total == 1 else 'those'} (--allow-truncated)", DataWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: only {frames}, {declared} ({cause}); "
+                f"using {'it' if total == 1 else 'those'} (--allow-truncated)",
+                DataWarning,
+                stacklevel=3,
+            )
             return True
         fix = "re-download or re-export the video (remuxing, e.g. ffmpeg -c copy, cannot restore missing data)"
         if total > 0:
             fix += f", or pass --allow-truncated to segment the {frames.replace(' decode', ' that decode')}"
-        raise DataError(TRUNCATED_VIDEO, f"decoding stops here ({cause}) but {declared}: the file is cut "
-                        f"short or damaged; {fix}", self.path, total)
+        raise DataError(
+            TRUNCATED_VIDEO,
+            f"decoding stops here ({cause}) but {declared}: the file is cut short or damaged; {fix}",
+            self.path,
+            total,
+        )
 
     # ------------------------------------------------------------------ frames
     def _rgb(self, frame, reformatter) -> np.ndarray:
         """A decoded frame as (H, W, 3) uint8 RGB, rotated for display; never a view of the frame.
         The frame's colour matrix and range tags are honoured (untagged: BT.601, limited range)."""
-        rgb = reformatter.reformat(frame, format="rgb24", src_color_range=frame.color_range,
-                                   threads=1).to_ndarray()
+        rgb = reformatter.reformat(frame, format="rgb24", src_color_range=frame.color_range, threads=1).to_ndarray()
         if frame.format.name == "rgb24":  # reformat passed the decoder's own buffer through
             rgb = rgb.copy()
         turns = _quarter_turns(self.rotation)
@@ -429,15 +456,24 @@ class _WindowedReader:
             self.kept.move_to_end(index)
             return self.kept[index]
         source = self.source
-        if (self.decoding is None or self.next is None or index < self.next
-                or (source._seekable and source._keyframe_before(index) > self.next)):
+        if (
+            self.decoding is None
+            or self.next is None
+            or index < self.next
+            or (source._seekable and source._keyframe_before(index) > self.next)
+        ):
             self._start(index)
         while True:
             frame = self.decoding.next()
             if frame is None:
-                raise DataError(UNREADABLE, "frame cannot be decoded now though it decoded when the video "
-                                "was opened (was the file changed?); leave the file unchanged while it is read "
-                                "and run again", source.path, index)
+                raise DataError(
+                    UNREADABLE,
+                    "frame cannot be decoded now though it decoded when the video "
+                    "was opened (was the file changed?); leave the file unchanged while it is read "
+                    "and run again",
+                    source.path,
+                    index,
+                )
             if self.next is None:  # just after a seek: place the frame by its timestamp
                 position = source._index_of.get(frame.pts)
                 if position is None or position > index:  # the seek missed: decode from the start
@@ -465,8 +501,15 @@ class H264Writer:
     the frame is lost (``coded_size``). The file is written at ``path`` as given; callers pass a
     staging name and rename it when done. ``with H264Writer(...) as video: video.write(rgb)``."""
 
-    def __init__(self, path: str | Path, fps: float | Fraction, size: tuple[int, int], crf: int = 20,
-                 preset: str = "veryfast", format: str = "mp4"):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float | Fraction,
+        size: tuple[int, int],
+        crf: int = 20,
+        preset: str = "veryfast",
+        format: str = "mp4",
+    ):
         av = _pyav()
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
@@ -479,11 +522,13 @@ class H264Writer:
         self._reformatter = av.video.reformatter.VideoReformatter()
         with _ffmpeg_log() as mark:
             try:
-                self.container = av.open(str(self.path), "w", format=format,
-                                         options={"movflags": "+faststart"} if format == "mp4" else {})
+                self.container = av.open(
+                    str(self.path), "w", format=format, options={"movflags": "+faststart"} if format == "mp4" else {}
+                )
                 try:
-                    stream = self.container.add_stream("libx264", rate=self.rate,
-                                                       options={"crf": str(crf), "preset": preset})
+                    stream = self.container.add_stream(
+                        "libx264", rate=self.rate, options={"crf": str(crf), "preset": preset}
+                    )
                     stream.width, stream.height = self.coded_size
                     stream.pix_fmt = "yuv420p"
                     codec = stream.codec_context
@@ -494,9 +539,11 @@ class H264Writer:
                     self.container.close()
                     raise
             except av.FFmpegError as error:
-                raise OSError(f"{self.path}: FFmpeg cannot write an H.264 video here "
-                              f"({_ffmpeg_says(mark) or error_text(error)}); check the free space and that PyAV's "
-                              "FFmpeg has libx264, or leave out --overlay") from None
+                raise OSError(
+                    f"{self.path}: FFmpeg cannot write an H.264 video here "
+                    f"({_ffmpeg_says(mark) or error_text(error)}); check the free space and that PyAV's "
+                    "FFmpeg has libx264, or leave out --overlay"
+                ) from None
         self.stream = stream
 
     def write(self, rgb: np.ndarray) -> None:
@@ -505,14 +552,14 @@ class H264Writer:
         rgb = np.asarray(rgb)
         width, height = self.size
         if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"{self.path}: frame is {rgb.shape} {rgb.dtype}, the video is "
-                             f"({height}, {width}, 3) uint8")
+            raise ValueError(
+                f"{self.path}: frame is {rgb.shape} {rgb.dtype}, the video is ({height}, {width}, 3) uint8"
+            )
         pad_w, pad_h = self.coded_size[0] - width, self.coded_size[1] - height
         if pad_w or pad_h:
             rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        yuv = self._reformatter.reformat(frame, format="yuv420p", dst_colorspace="ITU709",
-                                         dst_color_range="MPEG")
+        yuv = self._reformatter.reformat(frame, format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         yuv.colorspace = yuv.color_primaries = yuv.color_trc = 1
         yuv.color_range = 1
         yuv.pts = self.frames
@@ -527,8 +574,10 @@ class H264Writer:
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)
             except av.FFmpegError as error:
-                raise OSError(f"{self.path}: FFmpeg cannot write this video "
-                              f"({_ffmpeg_says(mark) or error_text(error)}); check the free space") from None
+                raise OSError(
+                    f"{self.path}: FFmpeg cannot write this video "
+                    f"({_ffmpeg_says(mark) or error_text(error)}); check the free space"
+                ) from None
 
     def close(self) -> None:
         """Flush the encoder and finish the file (moving its index to the front)."""
@@ -543,13 +592,13 @@ class H264Writer:
                 try:
                     container.close()
                 except av.FFmpegError as error:
-                    raise OSError(f"{self.path}: FFmpeg cannot finish this video "
-                                  f"({_ffmpeg_says(mark) or error_text(error)}); check the free space") from None
+                    raise OSError(
+                        f"{self.path}: FFmpeg cannot finish this video "
+                        f"({_ffmpeg_says(mark) or error_text(error)}); check the free space"
+                    ) from None
 
     def __enter__(self) -> "H264Writer":
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-

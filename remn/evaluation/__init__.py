@@ -14,15 +14,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from remn.evaluation.metrics import FrameScore, Statistics, boundary_f, boundary_tolerance, frame_scores, jaccard, \
-    object_statistics
-from remn.evaluation.results import GLOBAL_COLUMNS, SEQUENCE_COLUMNS, EvaluationResult, SequenceScore, davis_table, \
-    format_global_table, long_time_table, write_csvs, write_results_md
+from remn.evaluation.metrics import (
+    FrameScore,
+    Statistics,
+    boundary_f,
+    boundary_tolerance,
+    frame_scores,
+    jaccard,
+    object_statistics,
+)
+from remn.evaluation.results import (
+    GLOBAL_COLUMNS,
+    SEQUENCE_COLUMNS,
+    EvaluationResult,
+    SequenceScore,
+    davis_table,
+    format_global_table,
+    long_time_table,
+    write_csvs,
+    write_results_md,
+)
 
-__all__ = ["FrameScore", "Statistics", "boundary_f", "boundary_tolerance", "frame_scores", "jaccard",
-           "object_statistics", "GLOBAL_COLUMNS", "SEQUENCE_COLUMNS", "EvaluationResult", "SequenceScore",
-           "davis_table", "format_global_table", "long_time_table", "write_csvs", "write_results_md",
-           "score_sequence", "score_folders"]
+__all__ = [
+    "FrameScore",
+    "Statistics",
+    "boundary_f",
+    "boundary_tolerance",
+    "frame_scores",
+    "jaccard",
+    "object_statistics",
+    "GLOBAL_COLUMNS",
+    "SEQUENCE_COLUMNS",
+    "EvaluationResult",
+    "SequenceScore",
+    "davis_table",
+    "format_global_table",
+    "long_time_table",
+    "write_csvs",
+    "write_results_md",
+    "score_sequence",
+    "score_folders",
+]
 
 _FROM_SCORE = ("score_sequence", "score_folders")
 

@@ -68,28 +68,37 @@ def load_benchmarks(path: str | Path = REGISTRY_FILE) -> dict[str, BenchmarkSpec
     try:
         raw = OmegaConf.load(path)
     except (OSError, OmegaConfBaseException) as error:
-        raise ConfigError(f"{path}: cannot read the benchmark registry ({_one_line(error)}); restore the "
-                          "project's configs/benchmarks.yaml") from error
+        raise ConfigError(
+            f"{path}: cannot read the benchmark registry ({_one_line(error)}); restore the "
+            "project's configs/benchmarks.yaml"
+        ) from error
     out: dict[str, BenchmarkSpec] = {}
     for name, entry in raw.items():
         try:
             spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkSpec), entry))
         except OmegaConfBaseException as error:
-            raise ConfigError(f"{path}: benchmark {name!r}: {_one_line(str(error).splitlines()[0])}; fix this entry "
-                              "(its fields are those of BenchmarkSpec, docs/evaluation.md)") from error
+            raise ConfigError(
+                f"{path}: benchmark {name!r}: {_one_line(str(error).splitlines()[0])}; fix this entry "
+                "(its fields are those of BenchmarkSpec, docs/evaluation.md)"
+            ) from error
         spec.name = str(name)
         if spec.layout not in _LAYOUTS:
-            raise ConfigError(f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}; fix "
-                              "this entry")
+            raise ConfigError(
+                f"{path}: benchmark {name!r}: layout {spec.layout!r} is not one of {_LAYOUTS}; fix this entry"
+            )
         if spec.output not in ("davis", "youtube"):
-            raise ConfigError(f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube; fix this "
-                              "entry")
+            raise ConfigError(
+                f"{path}: benchmark {name!r}: output {spec.output!r} must be davis or youtube; fix this entry"
+            )
         if spec.gt_format not in GT_FORMATS:
-            raise ConfigError(f"{path}: benchmark {name!r}: gt_format {spec.gt_format!r} must be one of "
-                              f"{', '.join(GT_FORMATS)}; fix this entry")
+            raise ConfigError(
+                f"{path}: benchmark {name!r}: gt_format {spec.gt_format!r} must be one of "
+                f"{', '.join(GT_FORMATS)}; fix this entry"
+            )
         if spec.zip not in ("", "results", "annotations"):
-            raise ConfigError(f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations; fix this "
-                              "entry")
+            raise ConfigError(
+                f"{path}: benchmark {name!r}: zip {spec.zip!r} must be results or annotations; fix this entry"
+            )
         out[str(name)] = spec
     return out
 

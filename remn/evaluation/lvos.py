@@ -45,8 +45,9 @@ def _frames(ranges: Mapping[int, FrameRange]) -> list[str]:
     return sorted({name for frame_range in ranges.values() for name in frame_range.names()}, key=int)
 
 
-def score_ranged_sequence(name: str, gt_folder: Path, pred_folder: Path, ranges: Mapping[int, FrameRange]
-                          ) -> SequenceScore:
+def score_ranged_sequence(
+    name: str, gt_folder: Path, pred_folder: Path, ranges: Mapping[int, FrameRange]
+) -> SequenceScore:
     """Score one sequence: ``<folder>/<frame>.png`` for every frame of every object's range."""
     object_ids = tuple(sorted(ranges))
     frames = _frames(ranges)
@@ -59,14 +60,24 @@ def score_ranged_sequence(name: str, gt_folder: Path, pred_folder: Path, ranges:
         pred, _ = read_mask(pred_path, frame=frame)
         where = f"{frame} of {name}"
         if pred.shape != gt.shape:
-            raise DataError(SIZE_MISMATCH, f"prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth is "
-                            f"{gt.shape[1]}x{gt.shape[0]} (width x height); write the predictions at the size of "
-                            "the frames", pred_path, where)
+            raise DataError(
+                SIZE_MISMATCH,
+                f"prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth is "
+                f"{gt.shape[1]}x{gt.shape[0]} (width x height); write the predictions at the size of "
+                "the frames",
+                pred_path,
+                where,
+            )
         unknown = sorted(set(np.unique(pred).tolist()) - {0, *object_ids})
         if unknown:
-            raise DataError(UNKNOWN_OBJECT, f"predicted ids {_listing([str(v) for v in unknown])} are not objects "
-                            f"of this video (the meta file lists {', '.join(map(str, object_ids))}); predictions "
-                            "must use the ground truth's ids (0 background)", pred_path, where)
+            raise DataError(
+                UNKNOWN_OBJECT,
+                f"predicted ids {_listing([str(v) for v in unknown])} are not objects "
+                f"of this video (the meta file lists {', '.join(map(str, object_ids))}); predictions "
+                "must use the ground truth's ids (0 background)",
+                pred_path,
+                where,
+            )
         for row, object_id in enumerate(object_ids):
             if frame in members[object_id]:
                 score = frame_scores(gt == object_id, pred == object_id)
@@ -75,13 +86,25 @@ def score_ranged_sequence(name: str, gt_folder: Path, pred_folder: Path, ranges:
     def stats(rows: np.ndarray):
         return tuple(object_statistics(row[~np.isnan(row)]) for row in rows)
 
-    return SequenceScore(name=name, object_ids=object_ids, frames=tuple(int(n) for n in frames),
-                         frame_names=tuple(frames), j=j, f=f, j_stats=stats(j), f_stats=stats(f))
+    return SequenceScore(
+        name=name,
+        object_ids=object_ids,
+        frames=tuple(int(n) for n in frames),
+        frame_names=tuple(frames),
+        j=j,
+        f=f,
+        j_stats=stats(j),
+        f_stats=stats(f),
+    )
 
 
-def score_object_ranges(gt_root: str | os.PathLike, pred_root: str | os.PathLike,
-                        ranges: Mapping[str, Mapping[int, FrameRange]], sequences: Sequence[str] | None = None,
-                        progress: bool = True) -> EvaluationResult:
+def score_object_ranges(
+    gt_root: str | os.PathLike,
+    pred_root: str | os.PathLike,
+    ranges: Mapping[str, Mapping[int, FrameRange]],
+    sequences: Sequence[str] | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
     """Score ``pred_root/<video>/<frame>.png`` against ``gt_root/<video>/<frame>.png`` with the LVOS
     protocol (module docstring). ``ranges``: :func:`remn.data.vos.read_lvos_meta` of the split;
     ``sequences``: the videos to score (default: every video of ``ranges``). Every missing video or
@@ -89,13 +112,17 @@ def score_object_ranges(gt_root: str | os.PathLike, pred_root: str | os.PathLike
     gt_root, pred_root = Path(gt_root), Path(pred_root)
     for root, what, option in ((gt_root, "ground-truth", "--gt"), (pred_root, "prediction", "--pred")):
         if not root.is_dir():
-            raise DataError(BAD_LAYOUT, f"{what} folder not found; check {option} (a folder of "
-                            "<video>/<frame>.png)", root)
+            raise DataError(
+                BAD_LAYOUT, f"{what} folder not found; check {option} (a folder of <video>/<frame>.png)", root
+            )
     names = list(sequences) if sequences is not None else natural_sorted(ranges)
     unlisted = [n for n in names if n not in ranges]
     if unlisted:
-        raise DataError(MISSING_SEQUENCE, f"videos not in the LVOS meta file: {_listing(unlisted)}; score the "
-                        "videos of that split", gt_root)
+        raise DataError(
+            MISSING_SEQUENCE,
+            f"videos not in the LVOS meta file: {_listing(unlisted)}; score the videos of that split",
+            gt_root,
+        )
     for root, what, fix in ((gt_root, "ground truth", "check --gt"), (pred_root, "predictions", "predict them")):
         absent = [n for n in names if not (root / n).is_dir()]
         if absent:
@@ -107,9 +134,14 @@ def score_object_ranges(gt_root: str | os.PathLike, pred_root: str | os.PathLike
             if absent:
                 missing.append(f"{name}: {_listing(absent)}")
         if missing:
-            raise DataError(MISSING_FRAME, f"{what} frames are missing (video: frames): " + "; ".join(missing)
-                            + "; the LVOS protocol scores each object on the frames start, start + 5, ... before "
-                            "the end of its frame_range in the meta file, named %08d", root)
+            raise DataError(
+                MISSING_FRAME,
+                f"{what} frames are missing (video: frames): "
+                + "; ".join(missing)
+                + "; the LVOS protocol scores each object on the frames start, start + 5, ... before "
+                "the end of its frame_range in the meta file, named %08d",
+                root,
+            )
     result = EvaluationResult()
     for name in tqdm(names, desc="scoring", unit="video", disable=not progress):
         result.sequences.append(score_ranged_sequence(name, gt_root / name, pred_root / name, ranges[name]))

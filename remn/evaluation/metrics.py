@@ -36,8 +36,19 @@ from dataclasses import dataclass
 import numpy as np
 from vos_benchmark.evaluator import Evaluator
 
-__all__ = ["BOUNDARY_FRACTION", "RECALL_THRESHOLD", "DECAY_BINS", "FrameScore", "Statistics",
-           "boundary_tolerance", "frame_scores", "jaccard", "boundary_f", "decay_edges", "object_statistics"]
+__all__ = [
+    "BOUNDARY_FRACTION",
+    "RECALL_THRESHOLD",
+    "DECAY_BINS",
+    "FrameScore",
+    "Statistics",
+    "boundary_tolerance",
+    "frame_scores",
+    "jaccard",
+    "boundary_f",
+    "decay_edges",
+    "object_statistics",
+]
 
 BOUNDARY_FRACTION = 0.008  # boundary tolerance as a fraction of the image diagonal
 RECALL_THRESHOLD = 0.5  # a frame is "recalled" when its value is strictly above this
@@ -79,8 +90,10 @@ def frame_scores(gt: np.ndarray, pred: np.ndarray) -> FrameScore:
     gt_bin = _binary(gt, "ground truth")
     pred_bin = _binary(pred, "prediction")
     if gt_bin.shape != pred_bin.shape:
-        raise ValueError(f"prediction is {pred_bin.shape[1]}x{pred_bin.shape[0]} but the ground truth is "
-                         f"{gt_bin.shape[1]}x{gt_bin.shape[0]} (width x height)")
+        raise ValueError(
+            f"prediction is {pred_bin.shape[1]}x{pred_bin.shape[0]} but the ground truth is "
+            f"{gt_bin.shape[1]}x{gt_bin.shape[0]} (width x height)"
+        )
     evaluator = Evaluator(boundary=BOUNDARY_FRACTION)
     evaluator.feed_frame(pred_bin, gt_bin)
     if not evaluator.object_iou:  # both masks empty: the evaluator saw no object
@@ -114,8 +127,8 @@ def object_statistics(values: np.ndarray | list[float]) -> Statistics:
     mean = float(finite.mean()) if finite.size else math.nan
     recall = float(np.mean(values > RECALL_THRESHOLD))  # NaN counts as a miss, as in the benchmark
     edges = decay_edges(values.size)
-    first = values[edges[0]:edges[1] + 1]
-    last = values[edges[DECAY_BINS - 1]:edges[DECAY_BINS] + 1]
+    first = values[edges[0] : edges[1] + 1]
+    last = values[edges[DECAY_BINS - 1] : edges[DECAY_BINS] + 1]
     decay = _nanmean(first) - _nanmean(last)
     return Statistics(mean=mean, recall=recall, decay=decay)
 

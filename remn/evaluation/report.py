@@ -39,8 +39,17 @@ import numpy as np
 
 from remn.evaluation.results import GLOBAL_COLUMNS, EvaluationResult, SequenceScore
 
-__all__ = ["REPORT_FILE", "OVERLAY_PAGE", "WORST_FRAMES", "CHART_POINTS", "WorstFrame", "worst_frames",
-           "write_report", "render_report", "write_overlay_page"]
+__all__ = [
+    "REPORT_FILE",
+    "OVERLAY_PAGE",
+    "WORST_FRAMES",
+    "CHART_POINTS",
+    "WorstFrame",
+    "worst_frames",
+    "write_report",
+    "render_report",
+    "write_overlay_page",
+]
 
 REPORT_FILE = "report.html"
 OVERLAY_PAGE = "overlay.html"
@@ -74,8 +83,13 @@ def worst_frames(result: EvaluationResult, count: int = WORST_FRAMES) -> list[Wo
             if not scored.any():
                 continue
             f_column = sequence.f[:, t]
-            entry = WorstFrame(sequence.name, name, float(j_column[scored].mean()), float(np.nanmean(f_column)),
-                               {int(i): float(v) for i, v, ok in zip(sequence.object_ids, j_column, scored) if ok})
+            entry = WorstFrame(
+                sequence.name,
+                name,
+                float(j_column[scored].mean()),
+                float(np.nanmean(f_column)),
+                {int(i): float(v) for i, v, ok in zip(sequence.object_ids, j_column, scored) if ok},
+            )
             frames.append((entry.j, s_index, t, entry))
     frames.sort(key=lambda item: item[:3])
     return [item[3] for item in frames[:count]]
@@ -118,7 +132,7 @@ def _runs(values: np.ndarray, limit: int) -> np.ndarray:
     edges = np.linspace(0, values.size, limit + 1).astype(int)
     out = np.full(limit, np.nan)
     for k in range(limit):
-        chunk = values[edges[k]:edges[k + 1]]
+        chunk = values[edges[k] : edges[k + 1]]
         if np.isfinite(chunk).any():
             out[k] = np.nanmean(chunk)
     return out
@@ -146,9 +160,11 @@ def _polylines(values: np.ndarray, x0: float, width: float, y0: float, height: f
 def _chart(sequence: SequenceScore, palette: np.ndarray, width: int = 420, height: int = 130) -> str:
     left, right, top, bottom = 30, 8, 8, 20
     plot_w, plot_h = width - left - right, height - top - bottom
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="J and F over time, {_esc(sequence.name)}">',
-             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>']
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="J and F over time, {_esc(sequence.name)}">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for level in (0.0, 0.5, 1.0):
         y = top + plot_h * (1 - level)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e2e2e2"/>')
@@ -156,8 +172,9 @@ def _chart(sequence: SequenceScore, palette: np.ndarray, width: int = 420, heigh
     names = sequence.frame_names
     if names:
         parts.append(f'<text x="{left}" y="{height - 5}" class="tick">{_esc(names[0])}</text>')
-        parts.append(f'<text x="{left + plot_w}" y="{height - 5}" text-anchor="end" class="tick">'
-                     f'{_esc(names[-1])}</text>')
+        parts.append(
+            f'<text x="{left + plot_w}" y="{height - 5}" text-anchor="end" class="tick">{_esc(names[-1])}</text>'
+        )
     for row, object_id in enumerate(sequence.object_ids):
         colour = _colour(object_id, palette)
         for measure, dash in ((sequence.j, ""), (sequence.f, ' stroke-dasharray="4 3"')):
@@ -166,8 +183,9 @@ def _chart(sequence: SequenceScore, palette: np.ndarray, width: int = 420, heigh
                     x, y = points.split(",")
                     parts.append(f'<circle cx="{x}" cy="{y}" r="2" fill="{colour}"/>')
                 else:
-                    parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                                 f'stroke-width="1.5"{dash}/>')
+                    parts.append(
+                        f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>'
+                    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -244,8 +262,16 @@ def _data_uri(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _thumbnails(entry: WorstFrame, objects: Sequence[int], gt_root, pred_root, images, davis2016: bool,
-                palette: np.ndarray, width: int) -> tuple[str, str] | None:
+def _thumbnails(
+    entry: WorstFrame,
+    objects: Sequence[int],
+    gt_root,
+    pred_root,
+    images,
+    davis2016: bool,
+    palette: np.ndarray,
+    width: int,
+) -> tuple[str, str] | None:
     """Data URIs of the prediction and the ground truth over the frame; None without masks to draw."""
     from remn.data.masks import MASK_EXTENSIONS, read_image
 
@@ -297,26 +323,36 @@ def _legend(objects: Sequence[int], palette: np.ndarray, values: Mapping[int, fl
     items = []
     for object_id in objects:
         shown = f" J {_percent(values[object_id])}" if values and object_id in values else ""
-        items.append(f'<span class="swatch" style="background:{_colour(object_id, palette)}"></span>'
-                     f"object {object_id}{shown}")
+        items.append(
+            f'<span class="swatch" style="background:{_colour(object_id, palette)}"></span>object {object_id}{shown}'
+        )
     return '<div class="key">' + "".join(items) + "</div>"
 
 
-def _summary_rows(result: EvaluationResult, summary: Mapping[str, object] | None,
-                  timing: Mapping[str, object] | None) -> list[tuple[str, str]]:
+def _summary_rows(
+    result: EvaluationResult, summary: Mapping[str, object] | None, timing: Mapping[str, object] | None
+) -> list[tuple[str, str]]:
     frames = sum(int(np.isfinite(s.j).any(axis=0).sum()) for s in result.sequences)
-    rows = [("sequences", str(len(result.sequences))), ("objects", str(result.num_objects)),
-            ("scored frames", str(frames))]
+    rows = [
+        ("sequences", str(len(result.sequences))),
+        ("objects", str(result.num_objects)),
+        ("scored frames", str(frames)),
+    ]
     if timing:
         fps = timing.get("fps")
         peak = timing.get("peak_memory_bytes")
-        for key, value in (("frames processed", timing.get("frames")),
-                           ("FPS (model time)", None if fps is None else f"{float(fps):.2f}"),
-                           ("device", timing.get("device")), ("precision", timing.get("precision")),
-                           ("processing size", timing.get("processing_size")),
-                           ("peak memory", None if not peak else f"{int(peak) / 2**20:.0f} MiB "
-                            f"({timing.get('peak_memory_kind', '')})"),
-                           ("modules", timing.get("modules"))):
+        for key, value in (
+            ("frames processed", timing.get("frames")),
+            ("FPS (model time)", None if fps is None else f"{float(fps):.2f}"),
+            ("device", timing.get("device")),
+            ("precision", timing.get("precision")),
+            ("processing size", timing.get("processing_size")),
+            (
+                "peak memory",
+                None if not peak else f"{int(peak) / 2**20:.0f} MiB ({timing.get('peak_memory_kind', '')})",
+            ),
+            ("modules", timing.get("modules")),
+        ):
             if value is not None:
                 rows.append((key, str(value)))
     for key, value in (summary or {}).items():
@@ -324,73 +360,112 @@ def _summary_rows(result: EvaluationResult, summary: Mapping[str, object] | None
     return rows
 
 
-def render_report(result: EvaluationResult, *, title: str = "Evaluation report", gt_root=None, pred_root=None,
-                  images=None, gt_format: str = "davis2017", summary: Mapping[str, object] | None = None,
-                  timing: Mapping[str, object] | None = None, worst: int = WORST_FRAMES,
-                  thumb_width: int = THUMB_WIDTH) -> str:
+def render_report(
+    result: EvaluationResult,
+    *,
+    title: str = "Evaluation report",
+    gt_root=None,
+    pred_root=None,
+    images=None,
+    gt_format: str = "davis2017",
+    summary: Mapping[str, object] | None = None,
+    timing: Mapping[str, object] | None = None,
+    worst: int = WORST_FRAMES,
+    thumb_width: int = THUMB_WIDTH,
+) -> str:
     """The report's HTML text (see the module docstring; :func:`write_report` writes it)."""
     palette = _palette()
     table = result.global_table()
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>", f"<h1>{_esc(title)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_esc(title)}</h1>",
+    ]
 
     parts.append('<table class="summary">')
     for key, value in _summary_rows(result, summary, timing):
         parts.append(f"<tr><th>{_esc(key)}</th><td>{_esc(value)}</td></tr>")
     parts.append("</table>")
 
-    parts.append('<h2>Global</h2><table class="global"><tr>'
-                 + "".join(f"<th>{_esc(c)}</th>" for c in GLOBAL_COLUMNS) + "</tr><tr>"
-                 + "".join(f'<td data-column="{_esc(c)}">{_percent(table[c])}</td>' for c in GLOBAL_COLUMNS)
-                 + "</tr></table>"
-                 + '<p class="key">Percent; means over all objects of all sequences, J&amp;F = (J-Mean + F-Mean) / 2.'
-                 "</p>")
+    parts.append(
+        '<h2>Global</h2><table class="global"><tr>'
+        + "".join(f"<th>{_esc(c)}</th>" for c in GLOBAL_COLUMNS)
+        + "</tr><tr>"
+        + "".join(f'<td data-column="{_esc(c)}">{_percent(table[c])}</td>' for c in GLOBAL_COLUMNS)
+        + "</tr></table>"
+        + '<p class="key">Percent; means over all objects of all sequences, J&amp;F = (J-Mean + F-Mean) / 2.'
+        "</p>"
+    )
 
-    parts.append('<h2>Sequences</h2><table class="sequences"><tr><th>Sequence</th><th>objects</th>'
-                 "<th>J&amp;F</th><th>J</th><th>F</th><th></th></tr>")
+    parts.append(
+        '<h2>Sequences</h2><table class="sequences"><tr><th>Sequence</th><th>objects</th>'
+        "<th>J&amp;F</th><th>J</th><th>F</th><th></th></tr>"
+    )
     for sequence in result.sequences:
         jf, j, f = _sequence_jf(sequence)
         bar = 0.0 if math.isnan(jf) else max(0.0, min(1.0, jf))
-        parts.append(f'<tr class="sequence" data-sequence="{_esc(sequence.name)}"><td>{_esc(sequence.name)}</td>'
-                     f"<td>{sequence.num_objects}</td><td>{_percent(jf)}</td><td>{_percent(j)}</td>"
-                     f'<td>{_percent(f)}</td><td><div class="bar"><div style="width:{100 * bar:.1f}%"></div></div>'
-                     "</td></tr>")
+        parts.append(
+            f'<tr class="sequence" data-sequence="{_esc(sequence.name)}"><td>{_esc(sequence.name)}</td>'
+            f"<td>{sequence.num_objects}</td><td>{_percent(jf)}</td><td>{_percent(j)}</td>"
+            f'<td>{_percent(f)}</td><td><div class="bar"><div style="width:{100 * bar:.1f}%"></div></div>'
+            "</td></tr>"
+        )
     parts.append("</table>")
 
-    parts.append('<h2>J and F over time</h2><p class="key">J solid, F dashed; one colour per object; '
-                 "x: scored frames, first to last.</p><div class=\"charts\">")
+    parts.append(
+        '<h2>J and F over time</h2><p class="key">J solid, F dashed; one colour per object; '
+        'x: scored frames, first to last.</p><div class="charts">'
+    )
     for sequence in result.sequences:
-        parts.append(f'<figure data-sequence="{_esc(sequence.name)}">{_chart(sequence, palette)}'
-                     f"<figcaption>{_esc(sequence.name)}</figcaption>"
-                     f"{_legend(sequence.object_ids, palette)}</figure>")
+        parts.append(
+            f'<figure data-sequence="{_esc(sequence.name)}">{_chart(sequence, palette)}'
+            f"<figcaption>{_esc(sequence.name)}</figcaption>"
+            f"{_legend(sequence.object_ids, palette)}</figure>"
+        )
     parts.append("</div>")
 
     chosen = worst_frames(result, worst)
     objects_of = {s.name: s.object_ids for s in result.sequences}
-    parts.append(f'<h2>Worst frames</h2><p class="key">The {len(chosen)} frames with the lowest J (mean over the '
-                 "objects scored in the frame); left the prediction, right the ground truth.</p>"
-                 '<div class="worst">')
+    parts.append(
+        f'<h2>Worst frames</h2><p class="key">The {len(chosen)} frames with the lowest J (mean over the '
+        "objects scored in the frame); left the prediction, right the ground truth.</p>"
+        '<div class="worst">'
+    )
     for rank, entry in enumerate(chosen, 1):
         objects = objects_of[entry.sequence]
-        thumbs = _thumbnails(entry, objects, gt_root, pred_root, images, gt_format == "davis2016", palette,
-                             thumb_width)
+        thumbs = _thumbnails(entry, objects, gt_root, pred_root, images, gt_format == "davis2016", palette, thumb_width)
         pictures = ""
         if thumbs is not None:
-            pictures = ('<div class="pair">'
-                        f'<img alt="prediction" src="{thumbs[0]}" width="{thumb_width}">'
-                        f'<img alt="ground truth" src="{thumbs[1]}" width="{thumb_width}"></div>')
-        parts.append(f'<figure class="worst-frame" data-rank="{rank}" data-sequence="{_esc(entry.sequence)}" '
-                     f'data-frame="{_esc(entry.frame)}" data-j="{entry.j:.6f}">{pictures}'
-                     f"<figcaption>#{rank} {_esc(entry.sequence)} / {_esc(entry.frame)}: J {_percent(entry.j)}, "
-                     f"F {_percent(entry.f)}</figcaption>{_legend(objects, palette, entry.object_j)}</figure>")
+            pictures = (
+                '<div class="pair">'
+                f'<img alt="prediction" src="{thumbs[0]}" width="{thumb_width}">'
+                f'<img alt="ground truth" src="{thumbs[1]}" width="{thumb_width}"></div>'
+            )
+        parts.append(
+            f'<figure class="worst-frame" data-rank="{rank}" data-sequence="{_esc(entry.sequence)}" '
+            f'data-frame="{_esc(entry.frame)}" data-j="{entry.j:.6f}">{pictures}'
+            f"<figcaption>#{rank} {_esc(entry.sequence)} / {_esc(entry.frame)}: J {_percent(entry.j)}, "
+            f"F {_percent(entry.f)}</figcaption>{_legend(objects, palette, entry.object_j)}</figure>"
+        )
     parts.append("</div></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def write_report(out_dir: str | os.PathLike, result: EvaluationResult, *, title: str = "Evaluation report",
-                 gt_root=None, pred_root=None, images=None, gt_format: str = "davis2017",
-                 summary: Mapping[str, object] | None = None, timing: Mapping[str, object] | None = None,
-                 worst: int = WORST_FRAMES, thumb_width: int = THUMB_WIDTH) -> Path:
+def write_report(
+    out_dir: str | os.PathLike,
+    result: EvaluationResult,
+    *,
+    title: str = "Evaluation report",
+    gt_root=None,
+    pred_root=None,
+    images=None,
+    gt_format: str = "davis2017",
+    summary: Mapping[str, object] | None = None,
+    timing: Mapping[str, object] | None = None,
+    worst: int = WORST_FRAMES,
+    thumb_width: int = THUMB_WIDTH,
+) -> Path:
     """Write ``out_dir/report.html`` (atomically) and return its path.
 
     ``result``: what scoring returned; ``gt_root`` / ``pred_root``: the folders it scored
@@ -401,18 +476,36 @@ def write_report(out_dir: str | os.PathLike, result: EvaluationResult, *, title:
     """
     from remn.outputs import atomic_write
 
-    text = render_report(result, title=title, gt_root=gt_root, pred_root=pred_root, images=images,
-                         gt_format=gt_format, summary=summary, timing=timing, worst=worst, thumb_width=thumb_width)
+    text = render_report(
+        result,
+        title=title,
+        gt_root=gt_root,
+        pred_root=pred_root,
+        images=images,
+        gt_format=gt_format,
+        summary=summary,
+        timing=timing,
+        worst=worst,
+        thumb_width=thumb_width,
+    )
     path = Path(out_dir) / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
     return path
 
 
-_OVERLAY_KEYS = (("input", "input"), ("frames", "frames"), ("size", "size (width x height)"),
-                 ("objects", "objects"), ("checkpoint", "checkpoint"), ("device", "device"),
-                 ("model_fps", "FPS (model time)"), ("seconds", "seconds in all"), ("load", "weights"),
-                 ("masks", "given masks"))
+_OVERLAY_KEYS = (
+    ("input", "input"),
+    ("frames", "frames"),
+    ("size", "size (width x height)"),
+    ("objects", "objects"),
+    ("checkpoint", "checkpoint"),
+    ("device", "device"),
+    ("model_fps", "FPS (model time)"),
+    ("seconds", "seconds in all"),
+    ("load", "weights"),
+    ("masks", "given masks"),
+)
 
 
 def write_overlay_page(out_dir: str | os.PathLike, record: Mapping[str, object], video: str = "overlay.mp4") -> Path:
@@ -437,10 +530,21 @@ def write_overlay_page(out_dir: str | os.PathLike, record: Mapping[str, object],
             value = ", ".join(str(v) for v in value)
         rows.append(f"<tr><th>{_esc(label)}</th><td>{_esc(value)}</td></tr>")
     title = f"remn segment: {Path(str(record.get('input', ''))).name}"
-    text = "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-                      f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>", f"<h1>{_esc(title)}</h1>",
-                      f'<video src="{_esc(video)}" controls muted loop playsinline style="max-width:100%"></video>',
-                      '<h2>Run</h2><table class="summary">', *rows, "</table></body></html>"]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
+                f"<h1>{_esc(title)}</h1>",
+                f'<video src="{_esc(video)}" controls muted loop playsinline style="max-width:100%"></video>',
+                '<h2>Run</h2><table class="summary">',
+                *rows,
+                "</table></body></html>",
+            ]
+        )
+        + "\n"
+    )
     path = Path(out_dir) / OVERLAY_PAGE
     atomic_write(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
     return path

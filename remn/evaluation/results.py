@@ -30,9 +30,19 @@ import numpy as np
 
 from remn.evaluation.metrics import Statistics
 
-__all__ = ["GLOBAL_COLUMNS", "SEQUENCE_COLUMNS", "SequenceScore", "EvaluationResult", "write_csvs",
-           "global_csv_name", "per_sequence_csv_name", "format_global_table", "davis_table", "long_time_table",
-           "write_results_md"]
+__all__ = [
+    "GLOBAL_COLUMNS",
+    "SEQUENCE_COLUMNS",
+    "SequenceScore",
+    "EvaluationResult",
+    "write_csvs",
+    "global_csv_name",
+    "per_sequence_csv_name",
+    "format_global_table",
+    "davis_table",
+    "long_time_table",
+    "write_results_md",
+]
 
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 SEQUENCE_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
@@ -83,8 +93,14 @@ class EvaluationResult:
         return sum(s.num_objects for s in self.sequences)
 
     def _per_object(self, measure: str, statistic: str) -> np.ndarray:
-        return np.array([getattr(stats, statistic) for sequence in self.sequences
-                         for stats in getattr(sequence, f"{measure}_stats")], dtype=np.float64)
+        return np.array(
+            [
+                getattr(stats, statistic)
+                for sequence in self.sequences
+                for stats in getattr(sequence, f"{measure}_stats")
+            ],
+            dtype=np.float64,
+        )
 
     def global_table(self) -> dict[str, float]:
         """The global figures, keyed by :data:`GLOBAL_COLUMNS`, as fractions."""
@@ -138,8 +154,9 @@ def write_csvs(result: EvaluationResult, out_dir: str | os.PathLike, split: str)
     global_path = out / global_csv_name(split)
     _write_csv(global_path, GLOBAL_COLUMNS, [[table[c] for c in GLOBAL_COLUMNS]])
     sequence_path = out / per_sequence_csv_name(split)
-    _write_csv(sequence_path, SEQUENCE_COLUMNS,
-               [[row[c] for c in SEQUENCE_COLUMNS] for row in result.per_sequence_rows()])
+    _write_csv(
+        sequence_path, SEQUENCE_COLUMNS, [[row[c] for c in SEQUENCE_COLUMNS] for row in result.per_sequence_rows()]
+    )
     return global_path, sequence_path
 
 
@@ -228,14 +245,25 @@ def long_time_table(rows: Sequence[Mapping[str, Any]], metric: str = "J&F", high
         return [None if a is None or b is None else a - b for b, a in zip(before, after)]
 
     columns = [score_x1, fps_x1, score_x3, fps_x3, difference(score_x1, score_x3), difference(fps_x1, fps_x3)]
-    header = ["Method", f"{metric} (x1)", "FPS (x1)", f"{metric} (x3)", "FPS (x3)",
-              f"{metric} (x1->x3)", "FPS (x1->x3)"]
+    header = [
+        "Method",
+        f"{metric} (x1)",
+        "FPS (x1)",
+        f"{metric} (x3)",
+        "FPS (x3)",
+        f"{metric} (x1->x3)",
+        "FPS (x1->x3)",
+    ]
     return _markdown(header, names, _cells(columns, highlight))
 
 
-def write_results_md(path: str | os.PathLike, davis_rows: Sequence[Mapping[str, Any]] | None = None,
-                     long_time_rows: Sequence[Mapping[str, Any]] | None = None, title: str = "Results",
-                     long_time_metric: str = "J&F") -> Path:
+def write_results_md(
+    path: str | os.PathLike,
+    davis_rows: Sequence[Mapping[str, Any]] | None = None,
+    long_time_rows: Sequence[Mapping[str, Any]] | None = None,
+    title: str = "Results",
+    long_time_metric: str = "J&F",
+) -> Path:
     """Write a ``results.md`` with the tables that have rows; return its path."""
     parts = [f"# {title}", ""]
     if davis_rows:

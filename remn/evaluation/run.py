@@ -105,22 +105,41 @@ def _resume_or_refuse(folder: OutputFolder, state: dict, overwrite: bool) -> boo
     output = folder.root
     if folder.has_results and not overwrite:
         if _same(_read_state(output / STATE_FILE), state):
-            raise OutputError(f"{output}: holds a complete run of this evaluation; pass --overwrite to run it again "
-                              "(the results are replaced once the new run has succeeded)")
-        raise OutputError(f"{output}: holds the results of another run (benchmark, config or checkpoint differ); "
-                          "pass --overwrite to replace them once this run has succeeded, or choose another --output")
+            raise OutputError(
+                f"{output}: holds a complete run of this evaluation; pass --overwrite to run it again "
+                "(the results are replaced once the new run has succeeded)"
+            )
+        raise OutputError(
+            f"{output}: holds the results of another run (benchmark, config or checkpoint differ); "
+            "pass --overwrite to replace them once this run has succeeded, or choose another --output"
+        )
     resume = _same(_read_state(folder.staging / STATE_FILE), state)
     if folder.staging.is_dir() and any(folder.staging.iterdir()) and not resume and not overwrite:
-        raise OutputError(f"{output}: holds an unfinished evaluation with other settings (in {folder.staging.name}/); "
-                          "run that command again to finish it, or pass --overwrite to discard it")
+        raise OutputError(
+            f"{output}: holds an unfinished evaluation with other settings (in {folder.staging.name}/); "
+            "run that command again to finish it, or pass --overwrite to discard it"
+        )
     return resume
 
 
-def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: str | Path, output: str | Path,
-                  *, checkpoint: str | None = None, subset: Sequence[str] | None = None, overwrite: bool = False,
-                  device: torch.device | None = None, score: bool = True, gt_root: str | Path | None = None,
-                  progress: bool = True, warmup: int = 3, subset_file: str | Path | None = None,
-                  mask_repair: MaskRepair | None = None) -> EvaluationRun:
+def run_benchmark(
+    model: REMN,
+    cfg: REMNConfig,
+    spec: BenchmarkSpec,
+    data_root: str | Path,
+    output: str | Path,
+    *,
+    checkpoint: str | None = None,
+    subset: Sequence[str] | None = None,
+    overwrite: bool = False,
+    device: torch.device | None = None,
+    score: bool = True,
+    gt_root: str | Path | None = None,
+    progress: bool = True,
+    warmup: int = 3,
+    subset_file: str | Path | None = None,
+    mask_repair: MaskRepair | None = None,
+) -> EvaluationRun:
     """Evaluate ``model`` on one benchmark (see the module docstring for the outputs).
 
     ``mask_repair``: how to read the given (input) masks that are soft or lossy instead of refusing
@@ -128,24 +147,40 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
     output = Path(output)
     data_root = Path(data_root)
     gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
-    inputs = [("--data-root", data_root), ("--gt", gt_root), ("--checkpoint", checkpoint),
-              ("--subset file", subset_file)]
+    inputs = [
+        ("--data-root", data_root),
+        ("--gt", gt_root),
+        ("--checkpoint", checkpoint),
+        ("--subset file", subset_file),
+    ]
     folder = OutputFolder.claim(output, COMMAND, overwrite=overwrite, inputs=inputs, allow_existing=True)
     if score and gt_root is not None and not Path(gt_root).is_dir():
-        raise DataError(BAD_LAYOUT, "ground-truth folder not found; check --gt (a folder of <video>/<frame>.png), "
-                        "or leave it out to use the benchmark's", gt_root)
+        raise DataError(
+            BAD_LAYOUT,
+            "ground-truth folder not found; check --gt (a folder of <video>/<frame>.png), "
+            "or leave it out to use the benchmark's",
+            gt_root,
+        )
     dataset = open_benchmark_dataset(spec, data_root)
     if subset is not None:
         dataset.restrict(list(subset))
     if not dataset.videos:
         listing = getattr(dataset, "list_file", None)
         where = f"the video list {listing} is empty" if listing is not None else "the dataset holds no videos"
-        raise DataError(NO_FRAMES, f"no videos to evaluate: {where}; check --data-root"
-                        + (" and --subset" if subset is not None else ""), data_root)
+        raise DataError(
+            NO_FRAMES,
+            f"no videos to evaluate: {where}; check --data-root" + (" and --subset" if subset is not None else ""),
+            data_root,
+        )
     device = device or next(model.parameters()).device
-    state = {"benchmark": spec.name, "data_root": str(data_root.resolve()), "checkpoint": checkpoint,
-             "config": config_to_yaml(cfg), "videos": list(dataset.videos),
-             "mask_repair": None if mask_repair is None else repr(mask_repair)}
+    state = {
+        "benchmark": spec.name,
+        "data_root": str(data_root.resolve()),
+        "checkpoint": checkpoint,
+        "config": config_to_yaml(cfg),
+        "videos": list(dataset.videos),
+        "mask_repair": None if mask_repair is None else repr(mask_repair),
+    }
     resume = _resume_or_refuse(folder, state, overwrite)
     videos = _open_videos(dataset, spec, mask_repair)  # every video and given mask checked before any output
     staging = folder.stage(keep=resume)
@@ -188,9 +223,14 @@ def run_benchmark(model: REMN, cfg: REMNConfig, spec: BenchmarkSpec, data_root: 
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
             shutil.rmtree(final)
-        per_video[name] = {"frames": steps, "objects": len(objects), "seconds": seconds,
-                           "fps": steps / seconds if seconds > 0 else None, "bank_size": bank_sizes,
-                           "rrm_reductions": len(core.bank.reductions)}
+        per_video[name] = {
+            "frames": steps,
+            "objects": len(objects),
+            "seconds": seconds,
+            "fps": steps / seconds if seconds > 0 else None,
+            "bank_size": bank_sizes,
+            "rrm_reductions": len(core.bank.reductions),
+        }
         with signals_held():  # the video's folder and its timing go in together (a resume trusts both)
             os.replace(video_staging, final)
             _write_timing(timing_path, per_video, cfg, device, spec)
@@ -224,8 +264,9 @@ def _open_videos(dataset: VOSDataset, spec: BenchmarkSpec, mask_repair: MaskRepa
     return videos
 
 
-def _write_timing(path: Path, per_video: dict[str, dict], cfg: REMNConfig, device: torch.device,
-                  spec: BenchmarkSpec) -> dict:
+def _write_timing(
+    path: Path, per_video: dict[str, dict], cfg: REMNConfig, device: torch.device, spec: BenchmarkSpec
+) -> dict:
     frames = sum(v["frames"] for v in per_video.values())
     seconds = sum(v["seconds"] for v in per_video.values())
     peak, kind = peak_memory_bytes(device)
@@ -242,7 +283,7 @@ def _write_timing(path: Path, per_video: dict[str, dict], cfg: REMNConfig, devic
         "processing_size": cfg.inference.size,
         "modules": {"frm": cfg.model.frm, "asm": cfg.memory.asm, "rrm": cfg.memory.rrm},
         "note": "fps = frames / model time; model time covers the network, memory, resizing and the "
-                "argmax, excludes reading and writing files and a warm-up",
+        "argmax, excludes reading and writing files and a warm-up",
         "videos": per_video,
     }
     atomic_write_text(path, json.dumps(timing, indent=1))
@@ -267,8 +308,14 @@ def _make_zip(spec: BenchmarkSpec, output: Path) -> Path:
     return target
 
 
-def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: dict[str, Video], timing: dict,
-           object_ranges: dict | None = None) -> dict:
+def _score(
+    spec: BenchmarkSpec,
+    gt: Path,
+    output: Path,
+    videos: dict[str, Video],
+    timing: dict,
+    object_ranges: dict | None = None,
+) -> dict:
     from remn.evaluation.lvos import score_object_ranges
     from remn.evaluation.report import write_report
     from remn.evaluation.results import davis_table, long_time_table, write_csvs
@@ -278,19 +325,30 @@ def _score(spec: BenchmarkSpec, gt: Path, output: Path, videos: dict[str, Video]
     if object_ranges is not None:  # LVOS: each object on the frames of its range
         result = score_object_ranges(gt, pred_root, object_ranges, sequences=list(videos), progress=False)
     else:
-        result = score_folders(gt, pred_root, sequences=list(videos), sparse=spec.sparse, progress=False,
-                               gt_format=spec.gt_format)
+        result = score_folders(
+            gt, pred_root, sequences=list(videos), sparse=spec.sparse, progress=False, gt_format=spec.gt_format
+        )
     write_csvs(result, output, spec.split or spec.name)
-    write_report(output, result, title=f"remn eval: {spec.name}", gt_root=gt, pred_root=pred_root,
-                 gt_format=spec.gt_format, timing=timing,
-                 images={name: getattr(video.frames, "paths", ()) for name, video in videos.items()})
+    write_report(
+        output,
+        result,
+        title=f"remn eval: {spec.name}",
+        gt_root=gt,
+        pred_root=pred_root,
+        gt_format=spec.gt_format,
+        timing=timing,
+        images={name: getattr(video.frames, "paths", ()) for name, video in videos.items()},
+    )
     table = result.global_table()
     method = f"REMN ({spec.name})"
     if spec.layout == "long-time":
         length = f"x{spec.repeat}"
         # the paper's Table III reports J on this set
-        text = long_time_table([{"method": method, f"J {length}": table["J-Mean"],
-                                 f"FPS {length}": timing.get("fps")}], metric="J", highlight=False)
+        text = long_time_table(
+            [{"method": method, f"J {length}": table["J-Mean"], f"FPS {length}": timing.get("fps")}],
+            metric="J",
+            highlight=False,
+        )
     else:
         text = davis_table([{"method": method, **table, "FPS": timing.get("fps")}], highlight=False)
     (output / "results.md").write_text(text + "\n")

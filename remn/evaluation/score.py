@@ -85,8 +85,18 @@ from remn.data.masks import (
 from remn.evaluation.metrics import frame_scores, object_statistics
 from remn.evaluation.results import EvaluationResult, SequenceScore
 
-__all__ = ["VOID_ID", "GT_FORMATS", "DEFAULT_GT_FORMAT", "MISSING_SEQUENCE", "MISSING_FRAME", "EXTRA_FRAMES",
-           "TOO_FEW_FRAMES", "score_sequence", "score_folders", "read_sequence_list"]
+__all__ = [
+    "VOID_ID",
+    "GT_FORMATS",
+    "DEFAULT_GT_FORMAT",
+    "MISSING_SEQUENCE",
+    "MISSING_FRAME",
+    "EXTRA_FRAMES",
+    "TOO_FEW_FRAMES",
+    "score_sequence",
+    "score_folders",
+    "read_sequence_list",
+]
 
 VOID_ID = 255
 DAVIS2016 = "davis2016"
@@ -123,8 +133,12 @@ class _Frame:
 def _ids(array, what: str, sequence: str, frame: str) -> np.ndarray:
     labels = np.asarray(array)
     if labels.ndim != 2:
-        raise DataError(BAD_LAYOUT, f"{what} must be a 2-D id map, got shape {labels.shape}; pass (H, W) arrays",
-                        None, f"{frame} of {sequence}")
+        raise DataError(
+            BAD_LAYOUT,
+            f"{what} must be a 2-D id map, got shape {labels.shape}; pass (H, W) arrays",
+            None,
+            f"{frame} of {sequence}",
+        )
     return labels
 
 
@@ -204,8 +218,7 @@ class _Audit:
     and short (the file name, or ``frame X``) to be named inside one.
     """
 
-    def __init__(self, sequence: str, rule: str, first: np.ndarray, where: tuple[str, str],
-                 kind: str | None = None):
+    def __init__(self, sequence: str, rule: str, first: np.ndarray, where: tuple[str, str], kind: str | None = None):
         self.sequence = sequence
         self.rule = rule
         self.first_where = where
@@ -221,8 +234,9 @@ class _Audit:
         self.grey_void = counts if rule == DAVIS2017 and kind == "ids" and VOID_ID in counts else None
         self.add(first, where, kind, counts)
 
-    def add(self, values: np.ndarray, where: tuple[str, str], kind: str | None = None,
-            counts: dict | None = None) -> None:
+    def add(
+        self, values: np.ndarray, where: tuple[str, str], kind: str | None = None, counts: dict | None = None
+    ) -> None:
         counts = _value_counts(values) if counts is None else counts
         self.frames += 1
         if kind is not None:
@@ -255,45 +269,61 @@ class _Audit:
             first = self.odd_frames[0][0]
             frames = f"found in {len(self.odd_frames)} of {read} frames read (this is the first)"
         if self.odd and self.rule == DAVIS2016:
-            out.append(f"{first}: DAVIS 2016 ground truth holds values other than 0 and 255: {_value_list(self.odd)}; "
-                       f"{frames}; read by the official DAVIS 2016 rule: every non-zero pixel is the object")
+            out.append(
+                f"{first}: DAVIS 2016 ground truth holds values other than 0 and 255: {_value_list(self.odd)}; "
+                f"{frames}; read by the official DAVIS 2016 rule: every non-zero pixel is the object"
+            )
         if self.odd and self.rule == DAVIS2017:
             known = f"1..{self.num_objects}" if self.num_objects > 1 else "1"
             verb = "are not objects" if len(self.odd) > 1 else "is not an object"
-            out.append(f"{first}: {_ids_word(len(self.odd))} {_value_list(self.odd)} {verb} (the first annotated "
-                       f"frame, {first_short}, has {_ids_word(self.num_objects)} {known}); {frames}; scored as "
-                       "background, as davis2017-evaluation does (its objects are 1 to the largest id of the first "
-                       "annotated frame)")
+            out.append(
+                f"{first}: {_ids_word(len(self.odd))} {_value_list(self.odd)} {verb} (the first annotated "
+                f"frame, {first_short}, has {_ids_word(self.num_objects)} {known}); {frames}; scored as "
+                "background, as davis2017-evaluation does (its objects are 1 to the largest id of the first "
+                "annotated frame)"
+            )
         if self.missing:
             parts = []
             for object_id in self.missing:
                 tally = self.late.get(object_id)
-                parts.append(f"id {object_id}: {_number(tally.pixels)} px in {tally.frames} of {read} frames read, "
-                             f"first {tally.first_short}" if tally else
-                             f"id {object_id}: in none of the {read} frames read")
+                parts.append(
+                    f"id {object_id}: {_number(tally.pixels)} px in {tally.frames} of {read} frames read, "
+                    f"first {tally.first_short}"
+                    if tally
+                    else f"id {object_id}: in none of the {read} frames read"
+                )
             ids = ", ".join(str(i) for i in self.missing)
             verb = "are" if len(self.missing) > 1 else "is"
-            out.append(f"{self.first_where[0]}: {_ids_word(len(self.missing))} {ids} {verb} missing from this first "
-                       f"annotated frame, whose largest id is {self.num_objects}; davis2017-evaluation scores every id "
-                       f"1..{self.num_objects} all the same, against the ground truth of the other frames "
-                       f"({'; '.join(parts)}): J = F = 1 in each frame where ground truth and prediction are both "
-                       "empty")
+            out.append(
+                f"{self.first_where[0]}: {_ids_word(len(self.missing))} {ids} {verb} missing from this first "
+                f"annotated frame, whose largest id is {self.num_objects}; davis2017-evaluation scores every id "
+                f"1..{self.num_objects} all the same, against the ground truth of the other frames "
+                f"({'; '.join(parts)}): J = F = 1 in each frame where ground truth and prediction are both "
+                "empty"
+            )
         if self.grey_void is not None:
             values = ", ".join(f"{v} ({_number(n)} px)" for v, n in self.grey_void.items() if v != 0)
-            out.append(f"{self.first_where[0]}: grey ground truth with 255 in its first annotated frame (values "
-                       f"{values}): 255 read as davis2017 void (background), the other values as object ids; DAVIS "
-                       "2016 ground truth (0/255) needs --format davis2016 (gt_format='davis2016')")
+            out.append(
+                f"{self.first_where[0]}: grey ground truth with 255 in its first annotated frame (values "
+                f"{values}): 255 read as davis2017 void (background), the other values as object ids; DAVIS "
+                "2016 ground truth (0/255) needs --format davis2016 (gt_format='davis2016')"
+            )
         if self.rule == DAVIS2017 and len(self.kinds) > 1:
-            listing = ", ".join(f"{kind} in {tally.frames} (first {tally.first_short})"
-                                for kind, tally in self.kinds.items())
-            out.append(f"{self.first_where[0]}: ground-truth files of mixed kinds in sequence {self.sequence}: "
-                       f"{listing} of {read} frames read; each file is read by its own pixel values, as "
-                       "davis2017-evaluation does (palette index or grey level, 255 void)")
+            listing = ", ".join(
+                f"{kind} in {tally.frames} (first {tally.first_short})" for kind, tally in self.kinds.items()
+            )
+            out.append(
+                f"{self.first_where[0]}: ground-truth files of mixed kinds in sequence {self.sequence}: "
+                f"{listing} of {read} frames read; each file is read by its own pixel values, as "
+                "davis2017-evaluation does (palette index or grey level, 255 void)"
+            )
         if self.rule == DAVIS2017 and "colour" in self.kinds:
             tally = self.kinds["colour"]
-            out.append(f"{tally.first}: colour (RGB) ground truth in {tally.frames} of {read} frames read (this is "
-                       "the first), which davis2017-evaluation cannot read: colours read as ids, DAVIS palette colours "
-                       "as their index, other colours numbered in sorted colour order in each frame")
+            out.append(
+                f"{tally.first}: colour (RGB) ground truth in {tally.frames} of {read} frames read (this is "
+                "the first), which davis2017-evaluation cannot read: colours read as ids, DAVIS palette colours "
+                "as their index, other colours numbered in sorted colour order in each frame"
+            )
         return out
 
     def warn(self) -> None:
@@ -307,29 +337,44 @@ class _Audit:
 def _check_prediction(frame: _Frame, num_objects: int, sequence: str) -> None:
     where = f"{frame.name} of {sequence}"
     if frame.pred.shape != frame.gt.shape:
-        raise DataError(SIZE_MISMATCH, f"prediction is {frame.pred.shape[1]}x{frame.pred.shape[0]} but the "
-                        f"ground truth is {frame.gt.shape[1]}x{frame.gt.shape[0]} (width x height); write the "
-                        "predictions at the size of the frames", frame.pred_path, where)
+        raise DataError(
+            SIZE_MISMATCH,
+            f"prediction is {frame.pred.shape[1]}x{frame.pred.shape[0]} but the "
+            f"ground truth is {frame.gt.shape[1]}x{frame.gt.shape[0]} (width x height); write the "
+            "predictions at the size of the frames",
+            frame.pred_path,
+            where,
+        )
     present = np.unique(frame.pred)
     unknown = [v for v in present.tolist() if v != 0 and not (1 <= v <= num_objects and v == int(v))]
     if unknown:
         known = f"1..{num_objects}" if num_objects > 1 else "1"
         shown = ", ".join(str(int(v) if v == int(v) else v) for v in unknown[:_LIST_LIMIT])
-        raise DataError(UNKNOWN_OBJECT, f"predicted ids {shown} are not objects of the ground truth "
-                        f"(its first annotated frame has ids {known}); predictions must use the ground truth's ids "
-                        "(0 background); are --gt and --pred of the same dataset?", frame.pred_path, where)
+        raise DataError(
+            UNKNOWN_OBJECT,
+            f"predicted ids {shown} are not objects of the ground truth "
+            f"(its first annotated frame has ids {known}); predictions must use the ground truth's ids "
+            "(0 background); are --gt and --pred of the same dataset?",
+            frame.pred_path,
+            where,
+        )
 
 
-def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions: Sequence[int],
-           first_path: Path | None = None) -> SequenceScore:
+def _score(
+    name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions: Sequence[int], first_path: Path | None = None
+) -> SequenceScore:
     """Score the frames of one sequence; ``first_gt`` (ids that score: void removed) defines the objects
     (``first_path``: its file, for messages)."""
     num_objects = int(first_gt.max(initial=0))
     if num_objects <= 0:
         where = (first_path, None) if first_path is not None else (f"sequence {name}", None)
-        raise DataError(EMPTY_FIRST_MASK, "the first annotated ground-truth frame has no object, so there is "
-                        "nothing to score; every object must be in the first annotated frame (is --gt the "
-                        "ground truth of these videos?)", *where)
+        raise DataError(
+            EMPTY_FIRST_MASK,
+            "the first annotated ground-truth frame has no object, so there is "
+            "nothing to score; every object must be in the first annotated frame (is --gt the "
+            "ground truth of these videos?)",
+            *where,
+        )
     object_ids = tuple(range(1, num_objects + 1))
     j_rows: list[list[float]] = [[] for _ in object_ids]
     f_rows: list[list[float]] = [[] for _ in object_ids]
@@ -343,23 +388,40 @@ def _score(name: str, first_gt: np.ndarray, frames: Iterable[_Frame], positions:
         names.append(frame.name)
     j = np.array(j_rows, dtype=np.float64).reshape(num_objects, len(names))
     f = np.array(f_rows, dtype=np.float64).reshape(num_objects, len(names))
-    return SequenceScore(name=name, object_ids=object_ids, frames=tuple(positions), frame_names=tuple(names),
-                         j=j, f=f, j_stats=tuple(object_statistics(row) for row in j),
-                         f_stats=tuple(object_statistics(row) for row in f))
+    return SequenceScore(
+        name=name,
+        object_ids=object_ids,
+        frames=tuple(positions),
+        frame_names=tuple(names),
+        j=j,
+        f=f,
+        j_stats=tuple(object_statistics(row) for row in j),
+        f_stats=tuple(object_statistics(row) for row in f),
+    )
 
 
 def _scored_positions(annotated_positions: Sequence[int], name: str, folder: Path | None = None) -> list[int]:
     if len(annotated_positions) < 3:
         where = (folder, None) if folder is not None else (f"sequence {name}", None)
-        raise DataError(TOO_FEW_FRAMES, f"{len(annotated_positions)} annotated frame(s); at least 3 are needed "
-                        "because the first and last annotated frames are not scored; leave this sequence out "
-                        "(--sequences) or give its full ground truth", *where)
+        raise DataError(
+            TOO_FEW_FRAMES,
+            f"{len(annotated_positions)} annotated frame(s); at least 3 are needed "
+            "because the first and last annotated frames are not scored; leave this sequence out "
+            "(--sequences) or give its full ground truth",
+            *where,
+        )
     return list(annotated_positions[1:-1])
 
 
-def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence[np.ndarray | None],
-                   annotated: Sequence[bool] | None = None, *, name: str = "sequence",
-                   frame_names: Sequence[str] | None = None, gt_format: str = DEFAULT_GT_FORMAT) -> SequenceScore:
+def score_sequence(
+    gt_frames: Sequence[np.ndarray | None],
+    pred_frames: Sequence[np.ndarray | None],
+    annotated: Sequence[bool] | None = None,
+    *,
+    name: str = "sequence",
+    frame_names: Sequence[str] | None = None,
+    gt_format: str = DEFAULT_GT_FORMAT,
+) -> SequenceScore:
     """Score one sequence given as arrays (e.g. predictions still in memory).
 
     ``gt_frames[i]`` and ``pred_frames[i]`` are (H, W) id maps of frame ``i``. Ground truth is
@@ -383,22 +445,35 @@ def score_sequence(gt_frames: Sequence[np.ndarray | None], pred_frames: Sequence
     scored = _scored_positions(annotated_positions, name)
     first_position = annotated_positions[0]
     if gt_frames[first_position] is None:
-        raise DataError(MISSING_FRAME, "no ground truth for the first annotated frame; pass it, or mark the frame "
-                        "as not annotated", None,
-                        f"{labels[first_position]} of {name}")
+        raise DataError(
+            MISSING_FRAME,
+            "no ground truth for the first annotated frame; pass it, or mark the frame as not annotated",
+            None,
+            f"{labels[first_position]} of {name}",
+        )
     first = _ids(gt_frames[first_position], "ground truth", name, labels[first_position])
-    audit = _Audit(name, gt_format, first, (f"frame {labels[first_position]} of {name}",
-                                            f"frame {labels[first_position]}"))
+    audit = _Audit(
+        name, gt_format, first, (f"frame {labels[first_position]} of {name}", f"frame {labels[first_position]}")
+    )
 
     def frames() -> Iterator[_Frame]:
         for position in scored:
             label = labels[position]
             if gt_frames[position] is None:
-                raise DataError(MISSING_FRAME, "no ground truth for an annotated frame; pass it, or mark the frame "
-                                "as not annotated", None, f"{label} of {name}")
+                raise DataError(
+                    MISSING_FRAME,
+                    "no ground truth for an annotated frame; pass it, or mark the frame as not annotated",
+                    None,
+                    f"{label} of {name}",
+                )
             if pred_frames[position] is None:
-                raise DataError(MISSING_FRAME, "no prediction for a scored frame; pass the prediction of every "
-                                "annotated frame but the first and the last", None, f"{label} of {name}")
+                raise DataError(
+                    MISSING_FRAME,
+                    "no prediction for a scored frame; pass the prediction of every "
+                    "annotated frame but the first and the last",
+                    None,
+                    f"{label} of {name}",
+                )
             gt = _ids(gt_frames[position], "ground truth", name, label)
             audit.add(gt, (f"frame {label} of {name}", f"frame {label}"))
             yield _Frame(label, _objects(gt, gt_format), _ids(pred_frames[position], "prediction", name, label))
@@ -431,8 +506,12 @@ def _mask_files(folder: Path) -> dict[str, Path]:
     by_name: dict[str, Path] = {}
     for path in files:
         if path.stem in by_name:
-            raise DataError(NAME_MISMATCH, f"two masks for frame {path.stem!r}: {by_name[path.stem].name} and "
-                            f"{path.name}; keep one mask file per frame", folder)
+            raise DataError(
+                NAME_MISMATCH,
+                f"two masks for frame {path.stem!r}: {by_name[path.stem].name} and "
+                f"{path.name}; keep one mask file per frame",
+                folder,
+            )
         by_name[path.stem] = path
     return by_name
 
@@ -458,24 +537,39 @@ class _Plan:
 def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, sparse: bool) -> list[_Plan]:
     for root, what, option in ((gt_root, "ground-truth", "--gt"), (pred_root, "prediction", "--pred")):
         if not root.is_dir():
-            raise DataError(BAD_LAYOUT, f"{what} folder not found; check {option} (a folder of "
-                            "<sequence>/<frame>.png)", root)
+            raise DataError(
+                BAD_LAYOUT, f"{what} folder not found; check {option} (a folder of <sequence>/<frame>.png)", root
+            )
     if sequences is not None and not list(sequences):
-        raise DataError(MISSING_SEQUENCE, "the list of sequences to score is empty; name at least one sequence "
-                        "(--sequences: one name per line)", gt_root)
+        raise DataError(
+            MISSING_SEQUENCE,
+            "the list of sequences to score is empty; name at least one sequence (--sequences: one name per line)",
+            gt_root,
+        )
     names = list(sequences) if sequences is not None else _subfolders(gt_root)
     if not names:
-        raise DataError(BAD_LAYOUT, "no sequence folders (expected <sequence>/<frame>.png); --gt must be the folder "
-                        "holding one folder of masks per sequence (e.g. DAVIS/2017/trainval/Annotations/480p)",
-                        gt_root)
+        raise DataError(
+            BAD_LAYOUT,
+            "no sequence folders (expected <sequence>/<frame>.png); --gt must be the folder "
+            "holding one folder of masks per sequence (e.g. DAVIS/2017/trainval/Annotations/480p)",
+            gt_root,
+        )
     not_in_gt = [n for n in names if not (gt_root / n).is_dir()]
     if not_in_gt:
-        raise DataError(MISSING_SEQUENCE, f"sequences missing from the ground truth: {_listing(not_in_gt)}; check "
-                        "--gt, or leave them out of --sequences", gt_root)
+        raise DataError(
+            MISSING_SEQUENCE,
+            f"sequences missing from the ground truth: {_listing(not_in_gt)}; check "
+            "--gt, or leave them out of --sequences",
+            gt_root,
+        )
     not_predicted = [n for n in names if not (pred_root / n).is_dir()]
     if not_predicted:
-        raise DataError(MISSING_SEQUENCE, f"sequences missing from the predictions: {_listing(not_predicted)}; "
-                        "predict them, or score the others with --sequences FILE", pred_root)
+        raise DataError(
+            MISSING_SEQUENCE,
+            f"sequences missing from the predictions: {_listing(not_predicted)}; "
+            "predict them, or score the others with --sequences FILE",
+            pred_root,
+        )
     plans: list[_Plan] = []
     missing: list[str] = []
     extra: list[str] = []
@@ -483,8 +577,12 @@ def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, spars
         gt_files = _mask_files(gt_root / name)
         pred_files = _mask_files(pred_root / name)
         if not gt_files:
-            raise DataError(BAD_LAYOUT, f"no ground-truth masks ({', '.join(MASK_EXTENSIONS)}) in this folder; put the "
-                            "sequence's masks here (<frame>.png), or leave it out with --sequences", gt_root / name)
+            raise DataError(
+                BAD_LAYOUT,
+                f"no ground-truth masks ({', '.join(MASK_EXTENSIONS)}) in this folder; put the "
+                "sequence's masks here (<frame>.png), or leave it out with --sequences",
+                gt_root / name,
+            )
         gt_names = list(gt_files)
         scored = _scored_positions(range(len(gt_names)), name, gt_root / name)
         absent = [gt_names[i] for i in scored if gt_names[i] not in pred_files]
@@ -496,13 +594,23 @@ def _plan(gt_root: Path, pred_root: Path, sequences: Sequence[str] | None, spars
                 extra.append(f"{name}: {_listing(unannotated)}")
         plans.append(_Plan(name, list(gt_files.values()), pred_files))
     if missing:
-        raise DataError(MISSING_FRAME, "predicted frames are missing (sequence: frames): " + "; ".join(missing)
-                        + "; predict every annotated frame, named like its ground truth (the first and last "
-                        "annotated frames are not needed)", pred_root)
+        raise DataError(
+            MISSING_FRAME,
+            "predicted frames are missing (sequence: frames): "
+            + "; ".join(missing)
+            + "; predict every annotated frame, named like its ground truth (the first and last "
+            "annotated frames are not needed)",
+            pred_root,
+        )
     if extra:
-        raise DataError(EXTRA_FRAMES, "predicted frames have no ground truth (sequence: frames): "
-                        + "; ".join(extra) + ". If the ground truth annotates only some frames, pass --sparse "
-                        "(sparse=True)", gt_root)
+        raise DataError(
+            EXTRA_FRAMES,
+            "predicted frames have no ground truth (sequence: frames): "
+            + "; ".join(extra)
+            + ". If the ground truth annotates only some frames, pass --sparse "
+            "(sparse=True)",
+            gt_root,
+        )
     return plans
 
 
@@ -538,15 +646,25 @@ def _rules(plans: Sequence[_Plan], gt_format: str, gt_root: Path) -> list[str]:
     grey = [plan.name for plan, rule in zip(plans, rules) if rule == DAVIS2016]
     if grey:
         count = f"{len(grey)} of {len(plans)} sequences ({_listing(grey)})" if len(plans) > 1 else f"sequence {grey[0]}"
-        warnings.warn(f"{gt_root}: grey 0/255 ground truth (DAVIS 2016) in {count}, which "
-                      "davis2017-evaluation cannot score (255 is its void, which leaves no object): read by the DAVIS "
-                      "2016 rule instead, every non-zero pixel is object 1; pass --format davis2016 "
-                      "(gt_format='davis2016') for DAVIS 2016 ground truth", DataWarning, stacklevel=3)
+        warnings.warn(
+            f"{gt_root}: grey 0/255 ground truth (DAVIS 2016) in {count}, which "
+            "davis2017-evaluation cannot score (255 is its void, which leaves no object): read by the DAVIS "
+            "2016 rule instead, every non-zero pixel is object 1; pass --format davis2016 "
+            "(gt_format='davis2016') for DAVIS 2016 ground truth",
+            DataWarning,
+            stacklevel=3,
+        )
     return rules
 
 
-def score_folders(gt_root: str | os.PathLike, pred_root: str | os.PathLike, sequences: Sequence[str] | None = None,
-                  sparse: bool = False, progress: bool = True, gt_format: str = DEFAULT_GT_FORMAT) -> EvaluationResult:
+def score_folders(
+    gt_root: str | os.PathLike,
+    pred_root: str | os.PathLike,
+    sequences: Sequence[str] | None = None,
+    sparse: bool = False,
+    progress: bool = True,
+    gt_format: str = DEFAULT_GT_FORMAT,
+) -> EvaluationResult:
     """Score ``pred_root/<seq>/<frame>.png`` against ``gt_root/<seq>/<frame>.png``.
 
     ``sequences``: the names to score (default: every folder of ``gt_root``, naturally sorted).

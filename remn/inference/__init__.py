@@ -13,5 +13,13 @@ from remn.inference.core import InferenceCore, processing_size
 from remn.inference.objects import ObjectManager, UnknownObjectError
 from remn.inference.video_loop import Segmented, segment_video, warm_up
 
-__all__ = ["InferenceCore", "ObjectManager", "UnknownObjectError", "processing_size", "build_core", "segment_video",
-           "Segmented", "warm_up"]
+__all__ = [
+    "InferenceCore",
+    "ObjectManager",
+    "UnknownObjectError",
+    "processing_size",
+    "build_core",
+    "segment_video",
+    "Segmented",
+    "warm_up",
+]

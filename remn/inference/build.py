@@ -29,8 +29,9 @@ __all__ = ["build_core", "RANDOM_WEIGHTS"]
 RANDOM_WEIGHTS = "random weights (no checkpoint)"
 
 
-def build_core(cfg: REMNConfig, checkpoint: str | Path | None = None,
-               device: torch.device | str | None = None) -> tuple[InferenceCore, str]:
+def build_core(
+    cfg: REMNConfig, checkpoint: str | Path | None = None, device: torch.device | str | None = None
+) -> tuple[InferenceCore, str]:
     """The inference core of ``cfg`` with ``checkpoint``'s weights on ``device``, and one line
     saying which weights it holds."""
     device = resolve_device(cfg.runtime.device if device is None else str(device))

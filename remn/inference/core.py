@@ -78,8 +78,9 @@ class _CudaGraphed:
     graph's buffers, overwritten by the next replay, unless ``clone_outputs``.
     """
 
-    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device, dtype: torch.dtype,
-                 clone_outputs: bool) -> None:
+    def __init__(
+        self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device, dtype: torch.dtype, clone_outputs: bool
+    ) -> None:
         self.fn = fn
         self.device = device
         self.dtype = dtype
@@ -88,8 +89,9 @@ class _CudaGraphed:
 
     def _autocast(self):
         # weights cast inside a capture must not live in autocast's cache, which is freed on exit
-        return torch.autocast(device_type="cuda", dtype=self.dtype, enabled=self.dtype != torch.float32,
-                              cache_enabled=False)
+        return torch.autocast(
+            device_type="cuda", dtype=self.dtype, enabled=self.dtype != torch.float32, cache_enabled=False
+        )
 
     def _capture(self, inputs: Sequence[Tensor]) -> tuple[torch.cuda.CUDAGraph, list[Tensor], tuple[Tensor, ...]]:
         static_inputs = [t.clone() for t in inputs]
@@ -129,19 +131,26 @@ class _FrameStages:
         self.model = model
         self.batch_objects = options.batch_objects
         stages: dict[str, Callable[..., tuple[Tensor, ...]]] = {
-            "encode": self._encode, "enhance": self._enhance, "decode": self._decode, "value": self._value}
+            "encode": self._encode,
+            "enhance": self._enhance,
+            "decode": self._decode,
+            "value": self._value,
+        }
         if options.compile:
             # one compilation per input size and object count (a new shape compiles again)
-            stages = {name: torch.compile(fn, dynamic=False, backend=options.compile_backend)
-                      for name, fn in stages.items()}
+            stages = {
+                name: torch.compile(fn, dynamic=False, backend=options.compile_backend) for name, fn in stages.items()
+            }
         if options.cuda_graphs:
             if device.type != "cuda":
-                warnings.warn(f"inference.cuda_graphs needs a CUDA device; running without graphs on {device}",
-                              stacklevel=3)
+                warnings.warn(
+                    f"inference.cuda_graphs needs a CUDA device; running without graphs on {device}", stacklevel=3
+                )
             else:
                 dtype = compute_dtype(precision)
-                stages = {name: _CudaGraphed(fn, device, dtype, clone_outputs=name == "decode")
-                          for name, fn in stages.items()}
+                stages = {
+                    name: _CudaGraphed(fn, device, dtype, clone_outputs=name == "decode") for name, fn in stages.items()
+                }
         self.stages = stages
 
     # ------------------------------------------------------------- the stages
@@ -161,8 +170,9 @@ class _FrameStages:
             logits = self.model.decode(readout, feats)
         else:
             decoder = self.model.decoder
-            logits = torch.cat([decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4)
-                                for i in range(readout.shape[1])], dim=1)
+            logits = torch.cat(
+                [decoder(readout[:, i], feats.f16_thin, feats.f8, feats.f4) for i in range(readout.shape[1])], dim=1
+            )
         return (soft_aggregate(torch.sigmoid(logits.float()), dim=1)[1],)
 
     def _value(self, image: Tensor, f16: Tensor, masks: Tensor) -> tuple[Tensor]:
@@ -170,8 +180,11 @@ class _FrameStages:
             return (self.model.encode_value(image, f16, masks),)
         others = masks.sum(dim=1, keepdim=True) - masks
         encoder = self.model.value_encoder
-        return (torch.stack([encoder(image, f16, masks[:, i:i + 1], others[:, i:i + 1])
-                             for i in range(masks.shape[1])], dim=1),)
+        return (
+            torch.stack(
+                [encoder(image, f16, masks[:, i : i + 1], others[:, i : i + 1]) for i in range(masks.shape[1])], dim=1
+            ),
+        )
 
     # ------------------------------------------------------------ entry points
     def encode(self, image: Tensor) -> KeyFeatures:
@@ -222,8 +235,9 @@ class InferenceCore:
     def reset(self) -> None:
         """Forget the current video."""
         self.objects = ObjectManager()
-        self.bank: MemoryBank = build_memory_bank(self.cfg.memory, self.model, gather=self.cfg.inference.topk_gather,
-                                                  chunk_size=self.cfg.inference.chunk_size)
+        self.bank: MemoryBank = build_memory_bank(
+            self.cfg.memory, self.model, gather=self.cfg.inference.topk_gather, chunk_size=self.cfg.inference.chunk_size
+        )
         self.prev_prob: Tensor | None = None  # (1, K+1, Hp, Wp) at processing size, padded
         self.frame_count = 0
         self._shape: tuple[int, int] | None = None
@@ -244,41 +258,48 @@ class InferenceCore:
         tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
         height, width = tensor.shape[-2:]
         if self._shape is not None and self._shape != (height, width):
-            raise ValueError(f"frame {self.frame_count} is {width}x{height}, earlier frames were "
-                             f"{self._shape[1]}x{self._shape[0]}; a video's frames must share one size")
+            raise ValueError(
+                f"frame {self.frame_count} is {width}x{height}, earlier frames were "
+                f"{self._shape[1]}x{self._shape[0]}; a video's frames must share one size"
+            )
         self._shape = (height, width)
         work = processing_size(height, width, self.size)
         if work != (height, width):
-            tensor = F.interpolate(tensor[None], size=work, mode="bilinear", align_corners=False,
-                                   antialias=True)[0]
+            tensor = F.interpolate(tensor[None], size=work, mode="bilinear", align_corners=False, antialias=True)[0]
         padded, padding = pad_divide_by(normalize_image(tensor))
         padded = padded[None]
         if self.channels_last:
             padded = padded.contiguous(memory_format=torch.channels_last)
         return _Prepared(padded, (height, width), work, padding)
 
-    def _prepare_mask(self, mask: np.ndarray | Tensor, objects: Sequence[int] | None,
-                      frame: _Prepared) -> tuple[list[int], Tensor]:
+    def _prepare_mask(
+        self, mask: np.ndarray | Tensor, objects: Sequence[int] | None, frame: _Prepared
+    ) -> tuple[list[int], Tensor]:
         """Given masks at processing size, padded: ``(ids, (N, Hp, Wp) float)``."""
         on_host = isinstance(mask, np.ndarray) or (isinstance(mask, Tensor) and mask.device.type == "cpu")
         host = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask)
         mask_t = host.to(self.device)
         if mask_t.dim() == 2:  # an id map
             if mask_t.shape != frame.size:
-                raise ValueError(f"mask is {mask_t.shape[1]}x{mask_t.shape[0]} but the frame is "
-                                 f"{frame.size[1]}x{frame.size[0]}")
+                raise ValueError(
+                    f"mask is {mask_t.shape[1]}x{mask_t.shape[0]} but the frame is {frame.size[1]}x{frame.size[0]}"
+                )
             # the ids are read where the mask came from: a host mask costs no device round trip
             present = [int(i) for i in torch.unique(host if on_host else mask_t).tolist() if i != 0]
             ids = present if objects is None else [int(i) for i in objects]
-            masks = torch.stack([(mask_t == obj) for obj in ids]).float() if ids else \
-                mask_t.new_zeros((0, *frame.size), dtype=torch.float32)
+            masks = (
+                torch.stack([(mask_t == obj) for obj in ids]).float()
+                if ids
+                else mask_t.new_zeros((0, *frame.size), dtype=torch.float32)
+            )
             mode = "nearest"
         elif mask_t.dim() == 3:  # one (soft) mask per object, ids in ``objects``
             if objects is None or len(objects) != mask_t.shape[0]:
                 raise ValueError("per-object masks (N, H, W) need ``objects`` with N ids")
             if tuple(mask_t.shape[-2:]) != frame.size:
-                raise ValueError(f"masks are {mask_t.shape[2]}x{mask_t.shape[1]} but the frame is "
-                                 f"{frame.size[1]}x{frame.size[0]}")
+                raise ValueError(
+                    f"masks are {mask_t.shape[2]}x{mask_t.shape[1]} but the frame is {frame.size[1]}x{frame.size[0]}"
+                )
             ids = [int(i) for i in objects]
             masks = mask_t.float()
             mode = "bilinear"
@@ -292,8 +313,13 @@ class InferenceCore:
 
     # ------------------------------------------------------------------ step
     @torch.inference_mode()
-    def step(self, image: np.ndarray | Tensor, mask: np.ndarray | Tensor | None = None,
-             objects: Sequence[int] | None = None, last: bool = False) -> Tensor:
+    def step(
+        self,
+        image: np.ndarray | Tensor,
+        mask: np.ndarray | Tensor | None = None,
+        objects: Sequence[int] | None = None,
+        last: bool = False,
+    ) -> Tensor:
         """Process the next frame.
 
         Args:
@@ -340,8 +366,9 @@ class InferenceCore:
             if permanent or (not last and self.bank.should_write(t, prob)):
                 values = stages.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
                 # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
-                self.bank.write(t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob,
-                                permanent=permanent)
+                self.bank.write(
+                    t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob, permanent=permanent
+                )
         self.prev_prob = prob[None]
         return self._restore(prob, frame)
 

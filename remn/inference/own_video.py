@@ -49,13 +49,19 @@ from remn.outputs import OutputFolder, atomic_write_text
 
 from .video_loop import segment_video
 
-__all__ = ["OwnVideoJob", "segment_own_video", "open_input", "load_masks", "overlay_frame", "MASK_BEYOND_VIDEO",
-           "COMMAND"]
+__all__ = [
+    "OwnVideoJob",
+    "segment_own_video",
+    "open_input",
+    "load_masks",
+    "overlay_frame",
+    "MASK_BEYOND_VIDEO",
+    "COMMAND",
+]
 
 MASK_BEYOND_VIDEO = "mask-beyond-video"
 RECORD = "segment.json"
 COMMAND = "remn segment"
-
 
 
 def open_input(path: str | Path, allow_truncated: bool = False) -> FrameSource:
@@ -65,8 +71,12 @@ def open_input(path: str | Path, allow_truncated: bool = False) -> FrameSource:
     if path.is_dir():
         frames = list_files(path, IMAGE_EXTENSIONS)
         if not frames:
-            raise DataError(NO_FRAMES, f"no frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder; pass a folder of "
-                            "frame images or a video file", path)
+            raise DataError(
+                NO_FRAMES,
+                f"no frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder; pass a folder of "
+                "frame images or a video file",
+                path,
+            )
         source = ImageFolderFrames(frames)
         source.check_headers()
         return source
@@ -89,36 +99,59 @@ def _resize_nearest(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(np.int64)
 
 
-def load_masks(specs: Sequence[tuple[int, Path]], source: FrameSource, frame_size: tuple[int, int],
-               resize: bool, repair: MaskRepair | None = None) -> list[GivenMask]:
+def load_masks(
+    specs: Sequence[tuple[int, Path]],
+    source: FrameSource,
+    frame_size: tuple[int, int],
+    resize: bool,
+    repair: MaskRepair | None = None,
+) -> list[GivenMask]:
     """Read and check every given mask before anything runs (``repair``: how to read soft or lossy
     masks instead of refusing them)."""
     width, height = frame_size
     out = []
     for index, path in specs:
         if not 0 <= index < len(source):
-            raise DataError(MASK_BEYOND_VIDEO, f"mask given for frame {index}, but the video has {len(source)} "
-                            f"frames (0..{len(source) - 1}); give a frame index in that range (--mask-at FRAME:FILE)",
-                            path)
+            raise DataError(
+                MASK_BEYOND_VIDEO,
+                f"mask given for frame {index}, but the video has {len(source)} "
+                f"frames (0..{len(source) - 1}); give a frame index in that range (--mask-at FRAME:FILE)",
+                path,
+            )
         if not Path(path).is_file():
-            raise DataError(UNREADABLE, "mask file not found; check the path given to --mask or --mask-at", path,
-                            index)
+            raise DataError(UNREADABLE, "mask file not found; check the path given to --mask or --mask-at", path, index)
         labels, info = read_mask(path, frame=index, max_objects=255, repair=repair)
         if info.size != (width, height):
             if not resize:
-                raise DataError(SIZE_MISMATCH, f"mask is {info.size[0]}x{info.size[1]} but the frames are "
-                                f"{width}x{height}; pass --resize-masks to scale it", path, index)
+                raise DataError(
+                    SIZE_MISMATCH,
+                    f"mask is {info.size[0]}x{info.size[1]} but the frames are "
+                    f"{width}x{height}; pass --resize-masks to scale it",
+                    path,
+                    index,
+                )
             labels = _resize_nearest(labels, width, height)
         if not labels.any():
-            raise DataError(EMPTY_FIRST_MASK, "mask has no object pixels; mark at least one object (non-zero "
-                            "pixels) in it", path, index)
+            raise DataError(
+                EMPTY_FIRST_MASK,
+                "mask has no object pixels; mark at least one object (non-zero pixels) in it",
+                path,
+                index,
+            )
         if labels.max() > 255:
-            raise DataError(TOO_MANY_OBJECTS, f"object id {int(labels.max())} is above 255, which PNG masks cannot "
-                            "hold; renumber the objects 1..255", path, index)
+            raise DataError(
+                TOO_MANY_OBJECTS,
+                f"object id {int(labels.max())} is above 255, which PNG masks cannot hold; renumber the objects 1..255",
+                path,
+                index,
+            )
         out.append(GivenMask(index, Path(path), labels, info.palette))
     if not out:
-        raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png (the first frame's mask), or "
-                        "--mask-at FRAME:FILE", None)
+        raise DataError(
+            MISSING_FIRST_MASK,
+            "no mask given: pass --mask FIRST.png (the first frame's mask), or --mask-at FRAME:FILE",
+            None,
+        )
     return sorted(out, key=lambda m: m.index)
 
 
@@ -128,8 +161,9 @@ def _colour_table(palette: bytes | None) -> np.ndarray:
     return table.reshape(256, 3)
 
 
-def overlay_frame(image: np.ndarray, labels: np.ndarray, colours: np.ndarray, index: int | None = None,
-                  alpha: float = 0.5) -> np.ndarray:
+def overlay_frame(
+    image: np.ndarray, labels: np.ndarray, colours: np.ndarray, index: int | None = None, alpha: float = 0.5
+) -> np.ndarray:
     """Objects filled with their colour at ``alpha``, outlined, and the frame index written in a corner."""
     import cv2
 
@@ -147,10 +181,26 @@ def overlay_frame(image: np.ndarray, labels: np.ndarray, colours: np.ndarray, in
         cv2.drawContours(out, contours, -1, colour, thickness=2)
     if index is not None:
         scale = max(0.4, image.shape[0] / 720)
-        cv2.putText(out, str(index), (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
-                    thickness=4, lineType=cv2.LINE_AA)
-        cv2.putText(out, str(index), (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                    thickness=1, lineType=cv2.LINE_AA)
+        cv2.putText(
+            out,
+            str(index),
+            (8, int(28 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            thickness=4,
+            lineType=cv2.LINE_AA,
+        )
+        cv2.putText(
+            out,
+            str(index),
+            (8, int(28 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness=1,
+            lineType=cv2.LINE_AA,
+        )
     return out
 
 
@@ -158,8 +208,15 @@ class _Writer:
     """Writes masks (and overlay frames) on a background thread; ``put`` blocks when the
     queue is full, which bounds the frames held in memory."""
 
-    def __init__(self, mask_dir: Path, overlay_path: Path | None, fps: float, size: tuple[int, int],
-                 palette: bytes | None, queue_size: int = 8):
+    def __init__(
+        self,
+        mask_dir: Path,
+        overlay_path: Path | None,
+        fps: float,
+        size: tuple[int, int],
+        palette: bytes | None,
+        queue_size: int = 8,
+    ):
         self.mask_dir = mask_dir
         self.palette = palette
         self.colours = _colour_table(palette)
@@ -236,8 +293,11 @@ def segment_own_video(job: OwnVideoJob) -> dict:
     inputs = [("input", job.input), ("--checkpoint", job.checkpoint), *((f"mask {path}", path) for _, path in specs)]
     output = OutputFolder.claim(job.output, COMMAND, overwrite=job.overwrite, inputs=inputs)
     if not specs:
-        raise DataError(MISSING_FIRST_MASK, "no mask given: pass --mask FIRST.png (the first frame's mask), or "
-                        "--mask-at FRAME:FILE", None)
+        raise DataError(
+            MISSING_FIRST_MASK,
+            "no mask given: pass --mask FIRST.png (the first frame's mask), or --mask-at FRAME:FILE",
+            None,
+        )
     # the configuration, device and weights first: they are quick to check, the input may take long to decode
     predictor = Predictor.load(job.checkpoint, job.config, job.overrides, device=job.device)
     if not job.checkpoint:
@@ -247,8 +307,10 @@ def segment_own_video(job: OwnVideoJob) -> dict:
     height, width = first.shape[:2]
     given = load_masks(specs, source, (width, height), job.resize_masks, job.repair)
     if given[0].index != 0:
-        print(f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
-              file=sys.stderr)
+        print(
+            f"note: the first mask is at frame {given[0].index}; earlier frames are written as background",
+            file=sys.stderr,
+        )
     masks_at = {}
     for mask in given:  # a later entry for the same frame replaces the earlier one's objects
         if mask.index in masks_at:
@@ -274,14 +336,21 @@ def segment_own_video(job: OwnVideoJob) -> dict:
     return record
 
 
-def _segment(job: OwnVideoJob, source: FrameSource, predictor, masks_at: dict, palette: bytes, staging: Path,
-             size: tuple[int, int], tqdm) -> dict:
+def _segment(
+    job: OwnVideoJob,
+    source: FrameSource,
+    predictor,
+    masks_at: dict,
+    palette: bytes,
+    staging: Path,
+    size: tuple[int, int],
+    tqdm,
+) -> dict:
     """Segment every frame into ``staging``; returns the run's record."""
     width, height = size
     (staging / "masks").mkdir()
     fps = job.fps or getattr(source, "fps", None) or 25.0
-    writer = _Writer(staging / "masks", staging / "overlay.mp4" if job.overlay else None, fps, (width, height),
-                     palette)
+    writer = _Writer(staging / "masks", staging / "overlay.mp4" if job.overlay else None, fps, (width, height), palette)
     names = source.names
     total = len(source)
     model_seconds = 0.0
@@ -293,9 +362,14 @@ def _segment(job: OwnVideoJob, source: FrameSource, predictor, masks_at: dict, p
         def frames() -> Iterator[Frame]:
             for index, image in bar:
                 if image.shape[:2] != (height, width):
-                    raise DataError(SIZE_MISMATCH, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
-                                    f"{width}x{height}; all frames must have one size: re-export the video (or the "
-                                    "frames) at one size", getattr(source, "path", job.input), names[index])
+                    raise DataError(
+                        SIZE_MISMATCH,
+                        f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
+                        f"{width}x{height}; all frames must have one size: re-export the video (or the "
+                        "frames) at one size",
+                        getattr(source, "path", job.input),
+                        names[index],
+                    )
                 mask = masks_at.get(index)
                 yield Frame(index, index, names[index], image, mask.labels if mask is not None else None)
 
@@ -305,8 +379,15 @@ def _segment(job: OwnVideoJob, source: FrameSource, predictor, masks_at: dict, p
         finished = True
     finally:
         writer.close(abort=not finished)
-    return {"input": str(job.input), "frames": total, "size": [width, height], "objects": predictor.object_ids,
-            "checkpoint": str(job.checkpoint or ""), "device": str(predictor.device),
-            "seconds": time.perf_counter() - started,
-            "model_fps": total / model_seconds if model_seconds else None, "load": predictor.load_message,
-            "overlay": bool(job.overlay)}
+    return {
+        "input": str(job.input),
+        "frames": total,
+        "size": [width, height],
+        "objects": predictor.object_ids,
+        "checkpoint": str(job.checkpoint or ""),
+        "device": str(predictor.device),
+        "seconds": time.perf_counter() - started,
+        "model_fps": total / model_seconds if model_seconds else None,
+        "load": predictor.load_message,
+        "overlay": bool(job.overlay),
+    }

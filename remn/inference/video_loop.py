@@ -57,8 +57,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def segment_video(core: InferenceCore, frames: Iterable[Frame], num_steps: int, *, labels: str = "write",
-                  reset: bool = True) -> Iterator[Segmented]:
+def segment_video(
+    core: InferenceCore, frames: Iterable[Frame], num_steps: int, *, labels: str = "write", reset: bool = True
+) -> Iterator[Segmented]:
     """Run ``frames`` (``num_steps`` of them, in play order) through ``core``; yields each step.
 
     ``labels``: ``"write"`` takes labels for frames with ``frame.write`` only (evaluation),

@@ -51,8 +51,7 @@ def _translate(masks: Tensor, shift_y: Tensor, shift_x: Tensor) -> Tensor:
     return moved[:, 0] > 0.5
 
 
-def object_variation(current: Tensor, reference: Tensor, lambda_pos: float = 1.0,
-                     lambda_shape: float = 1.0) -> Tensor:
+def object_variation(current: Tensor, reference: Tensor, lambda_pos: float = 1.0, lambda_shape: float = 1.0) -> Tensor:
     """Per-object change between two sets of binary masks.
 
     Args:
@@ -93,8 +92,15 @@ def object_variation(current: Tensor, reference: Tensor, lambda_pos: float = 1.0
 class AdaptiveSampling:
     """Write policy that follows the objects' change (ASM)."""
 
-    def __init__(self, lambda_pos: float = 1.0, lambda_shape: float = 1.0, tau: float = 0.2,
-                 min_interval: int = 2, max_interval: int = 10, stride: int = 4) -> None:
+    def __init__(
+        self,
+        lambda_pos: float = 1.0,
+        lambda_shape: float = 1.0,
+        tau: float = 0.2,
+        min_interval: int = 2,
+        max_interval: int = 10,
+        stride: int = 4,
+    ) -> None:
         if not 1 <= min_interval <= max_interval:
             raise ValueError(f"need 1 <= min_interval <= max_interval, got {min_interval}, {max_interval}")
         self.lambda_pos = lambda_pos

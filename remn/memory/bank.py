@@ -92,9 +92,9 @@ class _Store:
         vals = values.new_zeros(capacity, h, w, count, cv)
         valid = torch.zeros(count, capacity, dtype=torch.bool)
         if self.keys is not None and self.values is not None:
-            keys[:, :self.length] = self.keys[:, :self.length]
-            vals[:self.length, :, :, :self.num_objects] = self.values[:self.length]
-            valid[:self.num_objects, :self.length] = self.valid[:, :self.length]
+            keys[:, : self.length] = self.keys[:, : self.length]
+            vals[: self.length, :, :, : self.num_objects] = self.values[: self.length]
+            valid[: self.num_objects, : self.length] = self.valid[:, : self.length]
         self.keys, self.values, self.valid = keys, vals, valid
 
     def insert(self, key: Tensor, values: Tensor, frame_index: int, permanent: bool) -> None:
@@ -102,11 +102,16 @@ class _Store:
         tracked so far: new objects are invalid in the frames stored before)."""
         count = values.shape[0]
         if self.keys is not None and self.values is not None:
-            if key.shape[0] != self.keys.shape[0] or tuple(key.shape[1:]) != tuple(self.keys.shape[2:]) \
-                    or values.shape[1] != self.values.shape[-1]:
-                raise ValueError(f"frame {frame_index}: key {tuple(key.shape)} and values {tuple(values.shape)} "
-                                 f"do not match the memory's (C^k, h, w) = ({self.keys.shape[0]}, "
-                                 f"{self.keys.shape[2]}, {self.keys.shape[3]}) and C^v = {self.values.shape[-1]}")
+            if (
+                key.shape[0] != self.keys.shape[0]
+                or tuple(key.shape[1:]) != tuple(self.keys.shape[2:])
+                or values.shape[1] != self.values.shape[-1]
+            ):
+                raise ValueError(
+                    f"frame {frame_index}: key {tuple(key.shape)} and values {tuple(values.shape)} "
+                    f"do not match the memory's (C^k, h, w) = ({self.keys.shape[0]}, "
+                    f"{self.keys.shape[2]}, {self.keys.shape[3]}) and C^v = {self.values.shape[-1]}"
+                )
         if self.keys is None or self.length == self.capacity or count > self.num_objects:
             grow = self.keys is None or self.length == self.capacity
             capacity = max(self.initial, 2 * self.capacity) if grow else self.capacity
@@ -114,9 +119,9 @@ class _Store:
         assert self.keys is not None and self.values is not None
         at = self.num_permanent if permanent else self.length
         if at < self.length:  # make room after the permanent frames: move the working ones up
-            self.keys[:, at + 1:self.length + 1] = self.keys[:, at:self.length].clone()
-            self.values[at + 1:self.length + 1] = self.values[at:self.length].clone()
-            self.valid[:, at + 1:self.length + 1] = self.valid[:, at:self.length].clone()
+            self.keys[:, at + 1 : self.length + 1] = self.keys[:, at : self.length].clone()
+            self.values[at + 1 : self.length + 1] = self.values[at : self.length].clone()
+            self.valid[:, at + 1 : self.length + 1] = self.valid[:, at : self.length].clone()
         self.keys[:, at] = key
         self.values[at] = values.permute(2, 3, 0, 1)
         self.valid[:, at] = True
@@ -196,8 +201,15 @@ class MemoryBank:
         chunk_size: memory positions whose affinities exist at once (``inference.chunk_size``).
     """
 
-    def __init__(self, policy: WritePolicy, reducer: Reducer | None = None, capacity: int = 16,
-                 top_k: int | None = 20, gather: bool = True, chunk_size: int = 0) -> None:
+    def __init__(
+        self,
+        policy: WritePolicy,
+        reducer: Reducer | None = None,
+        capacity: int = 16,
+        top_k: int | None = 20,
+        gather: bool = True,
+        chunk_size: int = 0,
+    ) -> None:
         if reducer is not None and capacity < 2:
             raise ValueError(f"capacity must be at least 2 to reduce, got {capacity}")
         if chunk_size < 0:
@@ -259,8 +271,9 @@ class MemoryBank:
         """Ask the write policy about frame ``frame_index`` (``prob (K+1, H, W)``)."""
         return self.policy.should_write(frame_index, prob)
 
-    def write(self, frame_index: int, key: Tensor, values: Tensor, prob: Tensor | None = None,
-              permanent: bool = False) -> None:
+    def write(
+        self, frame_index: int, key: Tensor, values: Tensor, prob: Tensor | None = None, permanent: bool = False
+    ) -> None:
         """Store one frame.
 
         Args:
@@ -274,14 +287,20 @@ class MemoryBank:
         """
         count = values.shape[0]
         if count < self.num_objects:
-            raise ValueError(f"frame {frame_index}: got values for {count} objects, the bank tracks "
-                             f"{self.num_objects}; remove objects with remove_objects() first")
+            raise ValueError(
+                f"frame {frame_index}: got values for {count} objects, the bank tracks "
+                f"{self.num_objects}; remove objects with remove_objects() first"
+            )
         if count > self.num_objects and not permanent:
-            raise ValueError(f"frame {frame_index}: {count - self.num_objects} new object(s) must arrive with "
-                             "their annotated frame (permanent=True), or RRM could merge their only frame away")
+            raise ValueError(
+                f"frame {frame_index}: {count - self.num_objects} new object(s) must arrive with "
+                "their annotated frame (permanent=True), or RRM could merge their only frame away"
+            )
         if key.dim() != 3 or values.dim() != 4 or key.shape[-2:] != values.shape[-2:]:
-            raise ValueError(f"frame {frame_index}: key {tuple(key.shape)} and values {tuple(values.shape)} "
-                             "must be (C^k, h, w) and (K, C^v, h, w)")
+            raise ValueError(
+                f"frame {frame_index}: key {tuple(key.shape)} and values {tuple(values.shape)} "
+                "must be (C^k, h, w) and (K, C^v, h, w)"
+            )
         self._store.insert(key, values, frame_index, permanent)
         if prob is not None:
             self.policy.record_write(frame_index, prob)
@@ -305,7 +324,7 @@ class MemoryBank:
         length = len(part)
         reduction = self.reducer(keys[None], values[None])
         groups = reduction_groups(length, reduction.stride)
-        merged_valid = torch.stack([valid[:, g.start:g.stop].all(dim=1) for g in groups], dim=1)
+        merged_valid = torch.stack([valid[:, g.start : g.stop].all(dim=1) for g in groups], dim=1)
         spans = [(part.spans[g.start][0], part.spans[g.stop - 1][1]) for g in groups]
         self._store.replace_working(reduction.keys[0], reduction.values[0], merged_valid, spans)
         self.reductions.append(reduction.policy)
@@ -334,8 +353,9 @@ class MemoryBank:
             frames = pattern.nonzero().flatten().to(values.device)
             if frames.numel() == 0:
                 continue
-            out[objects] = read_memory(keys[:, frames][None], values[objects][:, :, frames][None],
-                                       query_key[None], self.top_k, **options)[0]
+            out[objects] = read_memory(
+                keys[:, frames][None], values[objects][:, :, frames][None], query_key[None], self.top_k, **options
+            )[0]
         return out
 
 

@@ -1,12 +1,12 @@
 """The REMN network (STCN + FRM + RRM) and how to build and load it.
 
-    from remn.config import load_config
-    from remn.model import build_model, load_network_weights
+from remn.config import load_config
+from remn.model import build_model, load_network_weights
 
-    cfg = load_config("configs/remn.yaml")
-    model = build_model(cfg)
-    report = load_network_weights(model, "saves/stcn.pth")  # REMN or STCN weights
-    print(report.description)
+cfg = load_config("configs/remn.yaml")
+model = build_model(cfg)
+report = load_network_weights(model, "saves/stcn.pth")  # REMN or STCN weights
+print(report.description)
 """
 
 from __future__ import annotations

@@ -38,8 +38,16 @@ from torch import Tensor, nn
 from ..errors import REMNError
 from .network import REMN, REMN_OWN_PREFIXES
 
-__all__ = ["CheckpointError", "LoadReport", "read_state_dict", "load_network_weights", "load_stcn_checkpoint",
-           "save_weights", "load_weights", "atomic_save"]
+__all__ = [
+    "CheckpointError",
+    "LoadReport",
+    "read_state_dict",
+    "load_network_weights",
+    "load_stcn_checkpoint",
+    "save_weights",
+    "load_weights",
+    "atomic_save",
+]
 
 
 class CheckpointError(REMNError, RuntimeError):
@@ -79,11 +87,15 @@ class LoadReport:
         what = "STCN entries" if self.kind == "stcn" else "entries"
         parts = [f"loaded {len(self.loaded)} {what} from {self.source}"]
         if self.missing:
-            parts.append(f"{len(self.missing)} REMN entries are new, kept at their initialisation "
-                         f"({', '.join(_modules(self.missing))})")
+            parts.append(
+                f"{len(self.missing)} REMN entries are new, kept at their initialisation "
+                f"({', '.join(_modules(self.missing))})"
+            )
         if self.unexpected:
-            parts.append(f"{', '.join(_modules(self.unexpected))} switched off here: {len(self.unexpected)} entries "
-                         "of the file set aside")
+            parts.append(
+                f"{', '.join(_modules(self.unexpected))} switched off here: {len(self.unexpected)} entries "
+                "of the file set aside"
+            )
         if self.widened_value_conv:
             parts.append("value_encoder.conv1 widened from 4 to 5 channels (single-object STCN weights)")
         return "; ".join(parts)
@@ -106,32 +118,38 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}; check the path given to --checkpoint or "
-                              "--load-weights (REMN or STCN weights, a .pth file)")
+        raise CheckpointError(
+            f"checkpoint not found: {path}; check the path given to --checkpoint or "
+            "--load-weights (REMN or STCN weights, a .pth file)"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with code, not a torch file, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}; it is "
-                              "truncated, damaged, holds code rather than weights, or is not a PyTorch file: "
-                              "download or copy the weights again") from exc
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}; it is "
+            "truncated, damaged, holds code rather than weights, or is not a PyTorch file: "
+            "download or copy the weights again"
+        ) from exc
     if isinstance(obj, Mapping):
         for wrapper in ("network", "model", "state_dict"):
             if wrapper in obj and isinstance(obj[wrapper], Mapping):
                 obj = obj[wrapper]
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state_dict of tensors; give REMN weights (a .pth written by "
-                              "train.py) or STCN's released weights")
+        raise CheckpointError(
+            f"{path} does not hold a state_dict of tensors; give REMN weights (a .pth written by "
+            "train.py) or STCN's released weights"
+        )
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
 def _first_line(error: BaseException, limit: int = 200) -> str:
     """A library's (often multi-line) message as one short line."""
     text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _widen_value_conv(state: dict[str, Tensor], model: nn.Module) -> bool:
@@ -148,8 +166,9 @@ def _widen_value_conv(state: dict[str, Tensor], model: nn.Module) -> bool:
     return False
 
 
-def load_network_weights(model: REMN, source: str | Path | Mapping[str, Tensor],
-                         name: str | Path | None = None) -> LoadReport:
+def load_network_weights(
+    model: REMN, source: str | Path | Mapping[str, Tensor], name: str | Path | None = None
+) -> LoadReport:
     """Load REMN or STCN weights into ``model`` by the rules of the module docstring.
 
     Args:
@@ -175,8 +194,11 @@ def load_network_weights(model: REMN, source: str | Path | Mapping[str, Tensor],
     foreign = sorted(set(state) - set(own))
     missing = sorted(set(own) - set(state))
     missing_stcn = [k for k in missing if not k.startswith(REMN_OWN_PREFIXES)]
-    mismatched = [f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
-                  for k in state if k in own and state[k].shape != own[k].shape]
+    mismatched = [
+        f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
+        for k in state
+        if k in own and state[k].shape != own[k].shape
+    ]
     problems = []
     if foreign:
         problems.append(f"{len(foreign)} entries the network does not have (first: {foreign[:5]})")
@@ -186,12 +208,15 @@ def load_network_weights(model: REMN, source: str | Path | Mapping[str, Tensor],
         problems.append(f"{len(mismatched)} shape mismatches (first: {mismatched[:3]})")
     if problems:
         what = "is not an STCN checkpoint for this network" if kind == "stcn" else "does not fit this network"
-        raise CheckpointError(f"{origin} {what}: " + "; ".join(problems) + "; use weights trained for this "
-                              "configuration, or the --config they were trained with (model.key_dim and "
-                              "model.value_dim must match)")
+        raise CheckpointError(
+            f"{origin} {what}: " + "; ".join(problems) + "; use weights trained for this "
+            "configuration, or the --config they were trained with (model.key_dim and "
+            "model.value_dim must match)"
+        )
     model.load_state_dict(state, strict=False)
-    return LoadReport(source=origin, kind=kind, loaded=sorted(state), missing=missing, unexpected=unexpected,
-                      widened=widened)
+    return LoadReport(
+        source=origin, kind=kind, loaded=sorted(state), missing=missing, unexpected=unexpected, widened=widened
+    )
 
 
 load_stcn_checkpoint = load_network_weights
@@ -223,5 +248,7 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit this network: {_first_line(exc, 400)}; use the --config "
-                              "these weights were trained with") from exc
+        raise CheckpointError(
+            f"{path} does not fit this network: {_first_line(exc, 400)}; use the --config "
+            "these weights were trained with"
+        ) from exc

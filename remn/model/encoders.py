@@ -163,8 +163,9 @@ def copy_resnet18_weights(encoder: ValueEncoder, source: dict[str, Tensor]) -> l
             nn.init.orthogonal_(pad)
             tensor = torch.cat([tensor, pad], dim=1)
         if own[name].shape != tensor.shape:
-            raise ValueError(f"ResNet-18 weight {name}: shape {tuple(tensor.shape)} does not fit "
-                             f"{tuple(own[name].shape)}")
+            raise ValueError(
+                f"ResNet-18 weight {name}: shape {tuple(tensor.shape)} does not fit {tuple(own[name].shape)}"
+            )
         own[name] = tensor
         copied.append(name)
     encoder.load_state_dict(own)
@@ -174,8 +175,9 @@ def copy_resnet18_weights(encoder: ValueEncoder, source: dict[str, Tensor]) -> l
 def copy_resnet50_weights(encoder: KeyEncoder, source: dict[str, Tensor]) -> None:
     """Copy a torchvision ResNet-50 state_dict into the key encoder (``layer1`` -> ``res2``;
     ``layer4`` and ``fc`` are dropped). Every key-encoder entry must be in ``source``."""
-    renamed = {("res2." + name[len("layer1."):] if name.startswith("layer1.") else name): t
-               for name, t in source.items()}
+    renamed = {
+        ("res2." + name[len("layer1.") :] if name.startswith("layer1.") else name): t for name, t in source.items()
+    }
     own = encoder.state_dict()
     encoder.load_state_dict({k: v for k, v in renamed.items() if k in own}, strict=True)
 

@@ -33,8 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["affinity_logits", "memory_affinity", "topk_softmax", "readout", "topk_affinity", "topk_readout",
-           "read_memory"]
+__all__ = [
+    "affinity_logits",
+    "memory_affinity",
+    "topk_softmax",
+    "readout",
+    "topk_affinity",
+    "topk_readout",
+    "read_memory",
+]
 
 
 def affinity_logits(memory_key: Tensor, query_key: Tensor, query_major: bool = False) -> Tensor:
@@ -123,7 +130,7 @@ def topk_affinity(memory_key: Tensor, query_key: Tensor, k: int, chunk_size: int
     best_logits: Tensor | None = None
     best_index: Tensor | None = None
     for start in range(0, m, step):
-        logits = affinity_logits(memory_key[:, :, start:start + step], query_key, query_major=True)  # (B, Q, m')
+        logits = affinity_logits(memory_key[:, :, start : start + step], query_key, query_major=True)  # (B, Q, m')
         values, index = torch.topk(logits, k=min(k, logits.shape[2]), dim=2)
         if start:
             index = index + start
@@ -157,14 +164,23 @@ def topk_readout(weights: Tensor, indices: Tensor, memory_value: Tensor) -> Tens
     b, k, c, m = memory_value.shape
     rows = memory_value.permute(0, 3, 1, 2).reshape(b, m, k * c)  # a view when position-major
     with torch.autocast(device_type=memory_value.device.type, enabled=False):
-        out = torch.stack([F.embedding_bag(indices[n], rows[n], per_sample_weights=weights[n].to(rows.dtype),
-                                           mode="sum") for n in range(b)])  # (B, Q, K * C^v)
+        out = torch.stack(
+            [
+                F.embedding_bag(indices[n], rows[n], per_sample_weights=weights[n].to(rows.dtype), mode="sum")
+                for n in range(b)
+            ]
+        )  # (B, Q, K * C^v)
     return out.view(b, -1, k, c).permute(0, 2, 3, 1)
 
 
 def read_memory(
-    memory_key: Tensor, memory_value: Tensor, query_key: Tensor, top_k: int | None = None, *,
-    gather: bool = True, chunk_size: int = 0,
+    memory_key: Tensor,
+    memory_value: Tensor,
+    query_key: Tensor,
+    top_k: int | None = None,
+    *,
+    gather: bool = True,
+    chunk_size: int = 0,
 ) -> Tensor:
     """Read the memory for one query frame.
 

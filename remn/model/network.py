@@ -25,7 +25,7 @@ from .decoder import Decoder
 from .encoders import KeyEncoder, KeyProjection, ValueEncoder, load_imagenet_weights
 from .frm import ForegroundReinforcingModule, foreground_prior
 from .memory_read import read_memory
-from .rrm import RedundancyReduction, Reduction, rrm_loss
+from .rrm import Reduction, RedundancyReduction, rrm_loss
 
 __all__ = ["REMN", "KeyFeatures", "Segmentation"]
 
@@ -156,8 +156,7 @@ class REMN(nn.Module):
         return value.view(b, k, *value.shape[1:])
 
     @staticmethod
-    def read_memory(memory_key: Tensor, memory_value: Tensor, query_key: Tensor,
-                    top_k: int | None = None) -> Tensor:
+    def read_memory(memory_key: Tensor, memory_value: Tensor, query_key: Tensor, top_k: int | None = None) -> Tensor:
         """Memory read (:func:`remn.model.memory_read.read_memory`).
 
         ``memory_key (B, C^k, T, h, w)``, ``memory_value (B, K, C^v, T, h, w)``,
@@ -174,8 +173,12 @@ class REMN(nn.Module):
         def per_object(x: Tensor) -> Tensor:
             return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
 
-        logits = self.decoder(readout.reshape(b * k, *readout.shape[2:]),
-                              per_object(query.f16_thin), per_object(query.f8), per_object(query.f4))
+        logits = self.decoder(
+            readout.reshape(b * k, *readout.shape[2:]),
+            per_object(query.f16_thin),
+            per_object(query.f8),
+            per_object(query.f4),
+        )
         return logits.view(b, k, *logits.shape[-2:])
 
     def segment(self, readout: Tensor, query: KeyFeatures, object_valid: Tensor | None = None) -> Segmentation:

@@ -46,4 +46,4 @@ def unpad(x: Tensor, padding: Padding) -> Tensor:
     """Crop what :func:`pad_divide_by` added; ``x`` is ``(..., H_padded, W_padded)``."""
     left, right, top, bottom = padding
     h, w = x.shape[-2:]
-    return x[..., top:h - bottom, left:w - right]
+    return x[..., top : h - bottom, left : w - right]

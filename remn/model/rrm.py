@@ -39,8 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModulationGate", "TemporalReducer", "RedundancyReduction", "Reduction", "reduced_length",
-           "reduction_groups", "rrm_loss"]
+__all__ = [
+    "ModulationGate",
+    "TemporalReducer",
+    "RedundancyReduction",
+    "Reduction",
+    "reduced_length",
+    "reduction_groups",
+    "rrm_loss",
+]
 
 
 def reduced_length(length: int, stride: int) -> int:
@@ -138,8 +145,9 @@ def rrm_loss(keys: Tensor, values: Tensor, reduction: Reduction) -> Tensor:
     """
     b, k, cv, t, h, w = values.shape
     key_kl = _framewise_kl(keys, reduction.keys, reduction.stride)
-    value_kl = _framewise_kl(values.reshape(b * k, cv, t, h, w),
-                             reduction.values.reshape(b * k, cv, -1, h, w), reduction.stride)
+    value_kl = _framewise_kl(
+        values.reshape(b * k, cv, t, h, w), reduction.values.reshape(b * k, cv, -1, h, w), reduction.stride
+    )
     return key_kl + value_kl
 
 

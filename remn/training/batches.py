@@ -28,12 +28,23 @@ from .distributed import DistributedContext, ResumableSampler
 from .errors import TrainingError
 from .signals import ignore_stop_signals
 
-__all__ = ["DataSource", "VideoDataSource", "DataPosition", "BatchStream", "DataLoadError", "WorkerErrors",
-           "derived_seed"]
+__all__ = [
+    "DataSource",
+    "VideoDataSource",
+    "DataPosition",
+    "BatchStream",
+    "DataLoadError",
+    "WorkerErrors",
+    "derived_seed",
+]
 
 
-_STAGE_DATA = {"static": "data.static_root", "synthetic": "data.synthetic_root and data.bl30k_root",
-               "main": "data.davis_root and data.youtube_root", "rrm": "data.davis_root and data.youtube_root"}
+_STAGE_DATA = {
+    "static": "data.static_root",
+    "synthetic": "data.synthetic_root and data.bl30k_root",
+    "main": "data.davis_root and data.youtube_root",
+    "rrm": "data.davis_root and data.youtube_root",
+}
 """The settings that say where a stage's training data is."""
 
 
@@ -135,9 +146,19 @@ class BatchStream:
     epoch depends only on (seed, epoch); resuming skips the batches already taken.
     """
 
-    def __init__(self, data: DataSource, stage: str, clip_frames: int, micro_batch: int, iterations: int,
-                 accumulation: int, ctx: DistributedContext, seed: int, num_workers: int,
-                 position: DataPosition | None = None) -> None:
+    def __init__(
+        self,
+        data: DataSource,
+        stage: str,
+        clip_frames: int,
+        micro_batch: int,
+        iterations: int,
+        accumulation: int,
+        ctx: DistributedContext,
+        seed: int,
+        num_workers: int,
+        position: DataPosition | None = None,
+    ) -> None:
         self.data, self.stage, self.clip_frames = data, stage, clip_frames
         self.micro_batch, self.ctx, self.seed, self.num_workers = micro_batch, ctx, seed, num_workers
         fresh = position is None
@@ -148,8 +169,10 @@ class BatchStream:
         per_epoch = self.sampler.num_samples // micro_batch
         self.note = None
         if len(self.dataset) < micro_batch * ctx.world_size:
-            self.note = (f"note: stage {stage!r} has {len(self.dataset)} clip(s), fewer than one batch of "
-                         f"{micro_batch} x {ctx.world_size} process(es); clips repeat within an epoch")
+            self.note = (
+                f"note: stage {stage!r} has {len(self.dataset)} clip(s), fewer than one batch of "
+                f"{micro_batch} x {ctx.world_size} process(es); clips repeat within an epoch"
+            )
         if fresh:
             self.position.total_epochs = max(1, math.ceil(iterations * accumulation / per_epoch))
         self._iterator = None
@@ -159,19 +182,29 @@ class BatchStream:
     def _build(self, max_skip: int) -> None:
         self.dataset = self.data.dataset(self.stage, max_skip, self.clip_frames)
         if len(self.dataset) == 0:
-            raise TrainingError(f"stage {self.stage!r}: the training dataset is empty; check "
-                                f"{_STAGE_DATA.get(self.stage, 'the data.*_root settings')}")
-        self.sampler = ResumableSampler(self.dataset, self.ctx.world_size, self.ctx.rank, seed=self.seed,
-                                        min_samples=self.micro_batch)
+            raise TrainingError(
+                f"stage {self.stage!r}: the training dataset is empty; check "
+                f"{_STAGE_DATA.get(self.stage, 'the data.*_root settings')}"
+            )
+        self.sampler = ResumableSampler(
+            self.dataset, self.ctx.world_size, self.ctx.rank, seed=self.seed, min_samples=self.micro_batch
+        )
 
     def _start_epoch(self) -> None:
         p = self.position
         self.sampler.set_epoch(p.epoch, skip=p.batch_in_epoch * self.micro_batch)
         generator = torch.Generator().manual_seed(derived_seed(self.seed, p.epoch, self.ctx.rank))
         dataset = WorkerErrors(self.dataset) if self.num_workers > 0 else self.dataset
-        loader = DataLoader(dataset, batch_size=self.micro_batch, sampler=self.sampler,
-                            num_workers=self.num_workers, pin_memory=self.ctx.device.type == "cuda",
-                            drop_last=True, generator=generator, worker_init_fn=ignore_stop_signals)
+        loader = DataLoader(
+            dataset,
+            batch_size=self.micro_batch,
+            sampler=self.sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.ctx.device.type == "cuda",
+            drop_last=True,
+            generator=generator,
+            worker_init_fn=ignore_stop_signals,
+        )
         self._iterator = iter(loader)
 
     def _next_epoch(self) -> None:
@@ -199,10 +232,12 @@ class BatchStream:
                 self._iterator = None
                 empty_epochs += 1
                 if empty_epochs > 2:
-                    raise TrainingError(f"stage {self.stage!r}: the dataset gives no full batch any more "
-                                        f"(max_skip {self.position.max_skip}); lower the batch size "
-                                        f"(train.{self.stage}.batch_size) or add videos "
-                                        f"({_STAGE_DATA.get(self.stage, 'data.*_root')})") from None
+                    raise TrainingError(
+                        f"stage {self.stage!r}: the dataset gives no full batch any more "
+                        f"(max_skip {self.position.max_skip}); lower the batch size "
+                        f"(train.{self.stage}.batch_size) or add videos "
+                        f"({_STAGE_DATA.get(self.stage, 'data.*_root')})"
+                    ) from None
                 self._next_epoch()
                 continue
             except BaseException:

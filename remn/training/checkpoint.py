@@ -36,8 +36,15 @@ from ..model.checkpoint import CheckpointError
 from .batches import DataPosition
 from .optim import load_scheduler_state, scheduler_state
 
-__all__ = ["CHECKPOINT_FORMAT", "training_checkpoint", "load_training_checkpoint", "restore_network",
-           "restore_stage", "capture_rng_state", "restore_rng_state"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "training_checkpoint",
+    "load_training_checkpoint",
+    "restore_network",
+    "restore_stage",
+    "capture_rng_state",
+    "restore_rng_state",
+]
 
 
 CHECKPOINT_FORMAT = "remn-training-checkpoint-v1"
@@ -47,13 +54,24 @@ CHECKPOINT_FORMAT = "remn-training-checkpoint-v1"
 def _first_line(error: BaseException, limit: int = 200) -> str:
     """A library's (often multi-line) message as one short line."""
     text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def training_checkpoint(*, cfg: REMNConfig, stage_index: int, iteration: int, global_step: int, completed: bool,
-                        world_size: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
-                        position: DataPosition, rng: list[object]) -> dict[str, Any]:
+def training_checkpoint(
+    *,
+    cfg: REMNConfig,
+    stage_index: int,
+    iteration: int,
+    global_step: int,
+    completed: bool,
+    world_size: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    position: DataPosition,
+    rng: list[object],
+) -> dict[str, Any]:
     """The checkpoint dict (see the module docstring); ``rng``: every process's random states."""
     return {
         "format": CHECKPOINT_FORMAT,
@@ -82,18 +100,24 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no training checkpoint to resume from: {path} does not exist; give the --config and "
-                              "--run-name of the run to continue, or start a new run without --resume")
+        raise CheckpointError(
+            f"no training checkpoint to resume from: {path} does not exist; give the --config and "
+            "--run-name of the run to continue, or start a new run without --resume"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, not a torch file, pickled code, ...
-        raise CheckpointError(f"cannot read training checkpoint {path} ({path.stat().st_size} bytes); it is "
-                              f"truncated or corrupt: {type(exc).__name__}: {_first_line(exc)}; restore it from a "
-                              "copy, or start a new --run-name with --load-weights from one of the run's .pth "
-                              "files") from exc
+        raise CheckpointError(
+            f"cannot read training checkpoint {path} ({path.stat().st_size} bytes); it is "
+            f"truncated or corrupt: {type(exc).__name__}: {_first_line(exc)}; restore it from a "
+            "copy, or start a new --run-name with --load-weights from one of the run's .pth "
+            "files"
+        ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a REMN training checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
-                              "network weights go to --load-weights instead")
+        raise CheckpointError(
+            f"{path} is not a REMN training checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
+            "network weights go to --load-weights instead"
+        )
     return state
 
 
@@ -106,13 +130,19 @@ def restore_network(model: nn.Module, state: Mapping[str, Any], path: Path, run_
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit this network: {_first_line(exc, 400)}; resume with the run's own "
-                              f"configuration ({run_config})") from exc
+        raise CheckpointError(
+            f"{path} does not fit this network: {_first_line(exc, 400)}; resume with the run's own "
+            f"configuration ({run_config})"
+        ) from exc
 
 
-def restore_stage(state: Mapping[str, Any], optimizer: torch.optim.Optimizer,
-                  scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
-                  path: Path | str = "latest.pt") -> DataPosition:
+def restore_stage(
+    state: Mapping[str, Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    path: Path | str = "latest.pt",
+) -> DataPosition:
     """Put a checkpoint taken inside a stage back into that stage's optimiser, schedule and scaler;
     returns where the stage was in its data.
 
@@ -124,9 +154,11 @@ def restore_stage(state: Mapping[str, Any], optimizer: torch.optim.Optimizer,
         optimizer.load_state_dict(state["optimizer"])
     except ValueError as exc:
         where = f"train.{state['stage']}"
-        raise CheckpointError(f"{path}: its optimiser state does not fit this launch's parameter groups "
-                              f"({_first_line(exc)}); resume with the run's own {where}.lr_multipliers and "
-                              f"{where}.freeze_encoders") from exc
+        raise CheckpointError(
+            f"{path}: its optimiser state does not fit this launch's parameter groups "
+            f"({_first_line(exc)}); resume with the run's own {where}.lr_multipliers and "
+            f"{where}.freeze_encoders"
+        ) from exc
     load_scheduler_state(scheduler, state["scheduler"])
     if state["scaler"]:
         scaler.load_state_dict(state["scaler"])
@@ -140,10 +172,13 @@ def capture_rng_state(device: torch.device = torch.device("cpu")) -> dict[str, A
     return {
         "torch": torch.get_rng_state(),
         "cuda": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else [],
-        "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
-                   "gauss": gauss_next},
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss_next},
     }
 
 
@@ -153,7 +188,14 @@ def restore_rng_state(state: Mapping[str, Any], device: torch.device = torch.dev
     if state["cuda"] and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"][0], device)
     np_state = state["numpy"]
-    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["gauss"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["gauss"],
+        )
+    )
     py = state["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))

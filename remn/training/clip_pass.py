@@ -72,8 +72,9 @@ class ClipPass(nn.Module):
         freeze_batchnorm: keep batch-norm statistics fixed in training mode (STCN).
     """
 
-    def __init__(self, model: REMN, reduce_memory: bool = False, capacity: int = 16,
-                 freeze_batchnorm: bool = True) -> None:
+    def __init__(
+        self, model: REMN, reduce_memory: bool = False, capacity: int = 16, freeze_batchnorm: bool = True
+    ) -> None:
         super().__init__()
         if reduce_memory and model.rrm is None:
             raise ValueError("reduce_memory needs a network with RRM (memory.rrm=true)")

@@ -22,8 +22,19 @@ from torch.utils.data import DistributedSampler
 from ..errors import EXIT_USAGE, REMNError
 from ..runtime import resolve_device
 
-__all__ = ["DistributedContext", "init_distributed", "shutdown_distributed", "BatchSplitError", "LaunchError", "split_batch",
-           "ResumableSampler", "all_reduce_mean", "any_process", "max_over_processes", "gather_objects"]
+__all__ = [
+    "DistributedContext",
+    "init_distributed",
+    "shutdown_distributed",
+    "BatchSplitError",
+    "LaunchError",
+    "split_batch",
+    "ResumableSampler",
+    "all_reduce_mean",
+    "any_process",
+    "max_over_processes",
+    "gather_objects",
+]
 
 
 @dataclass(frozen=True)
@@ -54,12 +65,20 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        raise LaunchError(f"environment variable {name}={value!r} is not an integer; launch with torchrun, which "
-                          "sets it, or unset it for one process") from exc
+        raise LaunchError(
+            f"environment variable {name}={value!r} is not an integer; launch with torchrun, which "
+            "sets it, or unset it for one process"
+        ) from exc
 
 
-def init_distributed(device: str = "auto", *, init_method: str | None = None, rank: int | None = None,
-                     world_size: int | None = None, local_rank: int | None = None) -> DistributedContext:
+def init_distributed(
+    device: str = "auto",
+    *,
+    init_method: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    local_rank: int | None = None,
+) -> DistributedContext:
     """Join the process group (when there is more than one process) and pick this process's device.
 
     Args:
@@ -77,11 +96,15 @@ def init_distributed(device: str = "auto", *, init_method: str | None = None, ra
         return DistributedContext(device=chosen)
     if chosen.type == "cuda":
         if device not in ("auto", "cuda"):
-            raise LaunchError(f"runtime.device={device!r} names one GPU, but {world_size} processes run; "
-                               "use runtime.device=cuda (each process takes GPU LOCAL_RANK)")
+            raise LaunchError(
+                f"runtime.device={device!r} names one GPU, but {world_size} processes run; "
+                "use runtime.device=cuda (each process takes GPU LOCAL_RANK)"
+            )
         if local_rank >= torch.cuda.device_count():
-            raise LaunchError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "
-                              "start at most as many processes per node as GPUs (torchrun --nproc_per_node)")
+            raise LaunchError(
+                f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "
+                "start at most as many processes per node as GPUs (torchrun --nproc_per_node)"
+            )
         chosen = torch.device("cuda", local_rank)
         torch.cuda.set_device(chosen)
         backend = "nccl"
@@ -89,8 +112,7 @@ def init_distributed(device: str = "auto", *, init_method: str | None = None, ra
         backend = "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method=init_method or "env://", rank=rank, world_size=world_size)
-    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=chosen,
-                              backend=backend)
+    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=chosen, backend=backend)
 
 
 def shutdown_distributed(ctx: DistributedContext) -> None:
@@ -121,15 +143,18 @@ def split_batch(global_batch: int, world_size: int, accumulation: int, where: st
     """
     parts = world_size * accumulation
     if global_batch < 1 or world_size < 1 or accumulation < 1:
-        raise BatchSplitError(f"{where}={global_batch}, {world_size} process(es) and {accumulation} "
-                              "accumulation step(s) must all be at least 1")
+        raise BatchSplitError(
+            f"{where}={global_batch}, {world_size} process(es) and {accumulation} "
+            "accumulation step(s) must all be at least 1"
+        )
     if global_batch % parts:
         nearest = [n for n in (global_batch // parts * parts, (global_batch // parts + 1) * parts) if n > 0]
         raise BatchSplitError(
             f"{where}={global_batch} cannot be split over {world_size} process(es) x {accumulation} "
             f"accumulation step(s): the global batch must be a multiple of {parts} "
             f"(nearest: {' or '.join(map(str, nearest))}); set {where} to one of those, or change the number of "
-            "processes or train.grad_accumulation")
+            "processes or train.grad_accumulation"
+        )
     return global_batch // parts
 
 
@@ -145,8 +170,9 @@ class ResumableSampler(DistributedSampler):
             dataset is repeated to reach it, as ``DistributedSampler`` pads to fill processes.
     """
 
-    def __init__(self, dataset: Sized, num_replicas: int = 1, rank: int = 0, seed: int = 0,
-                 min_samples: int = 1) -> None:
+    def __init__(
+        self, dataset: Sized, num_replicas: int = 1, rank: int = 0, seed: int = 0, min_samples: int = 1
+    ) -> None:
         if len(dataset) == 0:
             raise ValueError("cannot sample from an empty dataset")
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)

@@ -18,8 +18,7 @@ from torch import Tensor
 
 from ..config import TrainConfig
 
-__all__ = ["bootstrap_fraction", "bootstrapped_cross_entropy", "clip_segmentation_loss", "SegmentationLoss",
-           "mask_iou"]
+__all__ = ["bootstrap_fraction", "bootstrapped_cross_entropy", "clip_segmentation_loss", "SegmentationLoss", "mask_iou"]
 
 
 def bootstrap_fraction(iteration: int, cfg: TrainConfig) -> float:
@@ -51,7 +50,9 @@ def bootstrapped_cross_entropy(logits: Tensor, target: Tensor, num_objects: Tens
     per_sample = []
     for b in range(logits.shape[0]):
         channels = int(num_objects[b]) + 1
-        pixel_loss = F.cross_entropy(logits[b:b + 1, :channels].float(), target[b:b + 1], reduction="none").flatten()
+        pixel_loss = F.cross_entropy(
+            logits[b : b + 1, :channels].float(), target[b : b + 1], reduction="none"
+        ).flatten()
         if fraction < 1.0:
             keep = max(1, int(pixel_loss.numel() * fraction))
             pixel_loss = torch.topk(pixel_loss, keep, sorted=False).values
@@ -69,8 +70,9 @@ class SegmentationLoss:
     """Loss of frames ``1..T-1`` in order."""
 
 
-def clip_segmentation_loss(frame_logits: list[Tensor], cls_gt: Tensor, selector: Tensor,
-                           fraction: float) -> SegmentationLoss:
+def clip_segmentation_loss(
+    frame_logits: list[Tensor], cls_gt: Tensor, selector: Tensor, fraction: float
+) -> SegmentationLoss:
     """Bootstrapped CE summed over the predicted frames of a clip.
 
     Args:
@@ -80,8 +82,10 @@ def clip_segmentation_loss(frame_logits: list[Tensor], cls_gt: Tensor, selector:
         fraction: bootstrapping ``p``.
     """
     num_objects = selector.sum(dim=1).round().long()
-    per_frame = [bootstrapped_cross_entropy(logits, cls_gt[:, t + 1], num_objects, fraction)
-                 for t, logits in enumerate(frame_logits)]
+    per_frame = [
+        bootstrapped_cross_entropy(logits, cls_gt[:, t + 1], num_objects, fraction)
+        for t, logits in enumerate(frame_logits)
+    ]
     return SegmentationLoss(torch.stack(per_frame).sum(), per_frame)
 
 

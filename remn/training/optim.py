@@ -31,9 +31,21 @@ from ..config import StageConfig, TrainConfig
 from ..model.network import REMN
 from .errors import TrainingError
 
-__all__ = ["ENCODER_MODULES", "configure_trainable", "check_lr_multipliers", "parameter_groups", "make_optimizer",
-           "lr_factor", "make_scheduler", "stage_lr", "describe_optimizer", "scheduler_state", "load_scheduler_state",
-           "gradient_norm", "clip_gradients"]
+__all__ = [
+    "ENCODER_MODULES",
+    "configure_trainable",
+    "check_lr_multipliers",
+    "parameter_groups",
+    "make_optimizer",
+    "lr_factor",
+    "make_scheduler",
+    "stage_lr",
+    "describe_optimizer",
+    "scheduler_state",
+    "load_scheduler_state",
+    "gradient_norm",
+    "clip_gradients",
+]
 
 
 ENCODER_MODULES = ("key_encoder", "key_proj", "key_comp", "value_encoder")
@@ -71,8 +83,10 @@ def check_lr_multipliers(model: nn.Module, stage: StageConfig, where: str = "lr_
     unknown = [p for p in stage.lr_multipliers if not any(_multiplier_of(n, [p]) for n in names)]
     if unknown:
         modules = sorted({n.split(".", 1)[0] for n in names})
-        raise TrainingError(f"{where} names {unknown}, which is no module of this network; prefixes are module "
-                            f"paths such as {', '.join(modules)}, frm.attention_conv or rrm.gate")
+        raise TrainingError(
+            f"{where} names {unknown}, which is no module of this network; prefixes are module "
+            f"paths such as {', '.join(modules)}, frm.attention_conv or rrm.gate"
+        )
 
 
 def parameter_groups(model: nn.Module, stage: StageConfig) -> list[nn.Parameter] | list[dict[str, Any]]:
@@ -104,8 +118,9 @@ def parameter_groups(model: nn.Module, stage: StageConfig) -> list[nn.Parameter]
     return groups
 
 
-def make_optimizer(parameters: Sequence[nn.Parameter] | Sequence[dict[str, Any]], stage: StageConfig,
-                   train: TrainConfig) -> torch.optim.Adam:
+def make_optimizer(
+    parameters: Sequence[nn.Parameter] | Sequence[dict[str, Any]], stage: StageConfig, train: TrainConfig
+) -> torch.optim.Adam:
     """STCN's optimiser: Adam with the stage's lr and a small weight decay; ``parameters`` as
     :func:`parameter_groups` gives them (or any parameters: one group)."""
     return torch.optim.Adam(parameters, lr=stage.lr, weight_decay=train.weight_decay)
@@ -122,13 +137,13 @@ def lr_factor(iteration: int, stage: StageConfig, train: TrainConfig) -> float:
     return warm * train.lr_gamma ** bisect_right(list(stage.milestones), iteration)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, stage: StageConfig,
-                   train: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, stage: StageConfig, train: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler:
     """The stage's schedule (:func:`lr_factor`), stepped once per iteration: STCN's ``MultiStepLR``
     for a step schedule without warm-up, else a ``LambdaLR`` of :func:`lr_factor`."""
     if stage.schedule == "step" and not stage.warmup:
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stage.milestones),
-                                                    gamma=train.lr_gamma)
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stage.milestones), gamma=train.lr_gamma)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda iteration: lr_factor(iteration, stage, train))
 
 

@@ -37,9 +37,12 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def git_state(repo: Path = _REPO) -> dict[str, object]:
     """The commit the code was run from and whether the tree had changes; tolerates no git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
+
     try:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError) as exc:
@@ -95,8 +98,11 @@ class RunFolder:
         """Entries of the folder that a training run does not write (empty for a new folder)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.name not in self.ENTRIES
-                      and not (p.name.startswith("config-launch") and p.suffix == ".yaml"))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.name not in self.ENTRIES and not (p.name.startswith("config-launch") and p.suffix == ".yaml")
+        )
 
     def remove(self) -> None:
         """Delete a finished or abandoned run: only a folder holding nothing but a run's entries."""
@@ -113,8 +119,9 @@ class RunFolder:
         suffix = "final" if iteration is None else f"{iteration:07d}"
         return self.checkpoints / f"{stage}_{suffix}.pth"
 
-    def record_launch(self, cfg: REMNConfig, device: torch.device, world_size: int, argv: list[str],
-                      resume: bool) -> str:
+    def record_launch(
+        self, cfg: REMNConfig, device: torch.device, world_size: int, argv: list[str], resume: bool
+    ) -> str:
         """Write the configuration and append this launch to ``run.json``; returns the name of
         the file holding this launch's configuration."""
         self.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -130,14 +137,16 @@ class RunFolder:
             atomic_write_text(self.root / config_file, text)
         else:
             config_file = config_path.name
-        launches.append({
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "command": [sys.executable, *argv],
-            "resume": resume,
-            "config": config_file,
-            "world_size": world_size,
-            "git": git_state(),
-            "environment": environment_info(device),
-        })
+        launches.append(
+            {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "command": [sys.executable, *argv],
+                "resume": resume,
+                "config": config_file,
+                "world_size": world_size,
+                "git": git_state(),
+                "environment": environment_info(device),
+            }
+        )
         atomic_write_text(info_path, json.dumps({"launches": launches}, indent=2) + "\n")
         return config_file

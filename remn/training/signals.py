@@ -37,8 +37,7 @@ class TrainingInterrupted(BaseException):
         checkpoint: ``latest.pt`` when the run has one (None: nothing was saved yet).
     """
 
-    def __init__(self, message: str, signum: int, *, immediate: bool = False,
-                 checkpoint: Path | None = None) -> None:
+    def __init__(self, message: str, signum: int, *, immediate: bool = False, checkpoint: Path | None = None) -> None:
         super().__init__(message)
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + int(signum)
@@ -101,8 +100,9 @@ class StopSignals:
             raise _StopAtOnce(signum)
         else:
             name = signal.Signals(signum).name
-            os.write(2, f"interrupted ({name}) a third time: exiting at once; the last checkpoint on disk is "
-                        "kept\n".encode())
+            os.write(
+                2, f"interrupted ({name}) a third time: exiting at once; the last checkpoint on disk is kept\n".encode()
+            )
             os._exit(128 + int(signum))
 
 
@@ -155,8 +155,10 @@ def resume_command(argv: Sequence[str], resume: bool = True, environ: Mapping[st
         nodes = env.get("GROUP_WORLD_SIZE", "1") or "1"
         launcher = f"torchrun --nproc_per_node={env.get('LOCAL_WORLD_SIZE', '1')}"
         if nodes != "1":
-            launcher = f"torchrun --nnodes={nodes} --nproc_per_node={env.get('LOCAL_WORLD_SIZE', '1')} " \
-                       "<this launch's rendezvous options>"
+            launcher = (
+                f"torchrun --nnodes={nodes} --nproc_per_node={env.get('LOCAL_WORLD_SIZE', '1')} "
+                "<this launch's rendezvous options>"
+            )
         return f"{launcher} {words}"
     python = sys.executable or "python"
     short = os.path.basename(python)

@@ -127,10 +127,18 @@ class Trainer:
             command that continues the run after an interruption.
     """
 
-    def __init__(self, cfg: REMNConfig, data: DataSource, run_folder: RunFolder | str | Path,
-                 ctx: DistributedContext | None = None, *, resume: bool = False,
-                 load_weights: str | Path | None = None, progress: bool = True,
-                 argv: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: REMNConfig,
+        data: DataSource,
+        run_folder: RunFolder | str | Path,
+        ctx: DistributedContext | None = None,
+        *,
+        resume: bool = False,
+        load_weights: str | Path | None = None,
+        progress: bool = True,
+        argv: Sequence[str] | None = None,
+    ) -> None:
         self.cfg, self.train_cfg, self.data = cfg, cfg.train, data
         self.ctx = ctx or DistributedContext(device=resolve_device(cfg.runtime.device))
         self.device = self.ctx.device
@@ -138,27 +146,40 @@ class Trainer:
         self.progress = progress
         self.argv = [str(a) for a in argv] if argv is not None else None
         if resume and load_weights is not None:
-            raise TrainingError("--resume continues from the run's own checkpoint; do not combine it with "
-                                "--load-weights")
+            raise TrainingError(
+                "--resume continues from the run's own checkpoint; do not combine it with --load-weights"
+            )
         if not resume and self.folder.latest.is_file():
-            raise TrainingError(f"{self.folder.root} already holds a run (checkpoints/latest.pt); continue it with "
-                                "--resume or choose another --run-name")
+            raise TrainingError(
+                f"{self.folder.root} already holds a run (checkpoints/latest.pt); continue it with "
+                "--resume or choose another --run-name"
+            )
         data = cfg.data
-        check_not_overlapping(self.folder.root, [(f"data.{key}", getattr(data, key)) for key in
-                                                 ("davis_root", "youtube_root", "static_root", "bl30k_root",
-                                                  "synthetic_root") if getattr(data, key)]
-                              + [("--load-weights file", load_weights)], option="--run-name or train.run_dir")
+        check_not_overlapping(
+            self.folder.root,
+            [
+                (f"data.{key}", getattr(data, key))
+                for key in ("davis_root", "youtube_root", "static_root", "bl30k_root", "synthetic_root")
+                if getattr(data, key)
+            ]
+            + [("--load-weights file", load_weights)],
+            option="--run-name or train.run_dir",
+        )
         foreign = self.folder.foreign_entries()
         if foreign:
             listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-            raise TrainingError(f"{self.folder.root}: holds files a training run does not write ({listed}); they are "
-                                "left alone. Choose another --run-name or train.run_dir")
+            raise TrainingError(
+                f"{self.folder.root}: holds files a training run does not write ({listed}); they are "
+                "left alone. Choose another --run-name or train.run_dir"
+            )
         self.precision = resolve_precision(self.train_cfg.precision, self.device)
         self.checkpoint = load_training_checkpoint(self.folder.latest) if resume else None
         if self.checkpoint is not None and list(self.checkpoint["stages"]) != list(self.train_cfg.stages):
-            raise TrainingError(f"{self.folder.latest} was written for stages {list(self.checkpoint['stages'])}, "
-                                f"this launch asks for {list(self.train_cfg.stages)}; resume with the run's own "
-                                "train.stages, or start a new --run-name")
+            raise TrainingError(
+                f"{self.folder.latest} was written for stages {list(self.checkpoint['stages'])}, "
+                f"this launch asks for {list(self.train_cfg.stages)}; resume with the run's own "
+                "train.stages, or start a new --run-name"
+            )
 
         seed_everything(cfg.runtime.seed)  # the same initial weights on every process
         self.model = build_model(cfg).to(self.device)
@@ -169,14 +190,20 @@ class Trainer:
             loaded = load_network_weights(self.model, load_weights).description
         for name in self.train_cfg.stages:  # before the run folder is written, as for the weights
             check_lr_multipliers(self.model, getattr(self.train_cfg, name), f"train.{name}.lr_multipliers")
-        self.logger = TrainLogger(self.folder, self.ctx.is_main,
-                                  purge_step=None if self.checkpoint is None else self.checkpoint["global_step"])
+        self.logger = TrainLogger(
+            self.folder,
+            self.ctx.is_main,
+            purge_step=None if self.checkpoint is None else self.checkpoint["global_step"],
+        )
         if self.ctx.is_main:
-            config_file = self.folder.record_launch(cfg, self.device, self.ctx.world_size,
-                                                    list(argv) if argv is not None else [], resume)
+            config_file = self.folder.record_launch(
+                cfg, self.device, self.ctx.world_size, list(argv) if argv is not None else [], resume
+            )
             if config_file != "config.yaml":
-                self.logger.message(f"note: this launch's configuration differs from {self.folder.root}/config.yaml; "
-                                    f"it is saved as {config_file}")
+                self.logger.message(
+                    f"note: this launch's configuration differs from {self.folder.root}/config.yaml; "
+                    f"it is saved as {config_file}"
+                )
         if loaded is not None:
             self.logger.message(loaded)
         seed_everything(derived_seed(cfg.runtime.seed, self.ctx.rank))  # each process its own augmentations
@@ -214,20 +241,25 @@ class Trainer:
         """
         self.stage_index = index
         stage, name, ctx = self.stage, self.stage_name, self.ctx
-        self.micro_batch = split_batch(stage.batch_size, ctx.world_size, self.train_cfg.grad_accumulation,
-                                       where=f"train.{name}.batch_size")
+        self.micro_batch = split_batch(
+            stage.batch_size, ctx.world_size, self.train_cfg.grad_accumulation, where=f"train.{name}.batch_size"
+        )
         trainable = configure_trainable(self.model, stage)
         groups = parameter_groups(self.model, stage)
-        self.clip_pass = ClipPass(self.model, stage.reduce_memory, self.cfg.memory.capacity,
-                                  self.cfg.train.freeze_batchnorm)
+        self.clip_pass = ClipPass(
+            self.model, stage.reduce_memory, self.cfg.memory.capacity, self.cfg.train.freeze_batchnorm
+        )
         self.clip_pass.train()
         self.ddp = None
         gc.collect()  # the previous stage's DDP (and its gradient hooks) must be gone
         if ctx.distributed:
             # RRM uses only the chosen policy's reducers in a step: the others get no gradient
             self.ddp = DistributedDataParallel(
-                self.clip_pass, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                broadcast_buffers=False, find_unused_parameters=stage.reduce_memory)
+                self.clip_pass,
+                device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                broadcast_buffers=False,
+                find_unused_parameters=stage.reduce_memory,
+            )
         self.optimizer = make_optimizer(groups, stage, self.train_cfg)
         self.scheduler = make_scheduler(self.optimizer, stage, self.train_cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
@@ -237,12 +269,23 @@ class Trainer:
             position = restore_stage(state, self.optimizer, self.scheduler, self.scaler, self.folder.latest)
             self.iteration = int(state["iteration"])
             if int(state["world_size"]) != ctx.world_size:
-                self.logger.message(f"note: the checkpoint was written by {state['world_size']} process(es), this "
-                                    f"launch has {ctx.world_size}; the epoch restarts and the resume is not exact")
+                self.logger.message(
+                    f"note: the checkpoint was written by {state['world_size']} process(es), this "
+                    f"launch has {ctx.world_size}; the epoch restarts and the resume is not exact"
+                )
                 position.batch_in_epoch = 0
-        self.stream = BatchStream(self.data, name, stage.clip_frames, self.micro_batch, stage.iterations,
-                                  self.train_cfg.grad_accumulation, ctx, derived_seed(self.cfg.runtime.seed, index),
-                                  self.train_cfg.num_workers, position)
+        self.stream = BatchStream(
+            self.data,
+            name,
+            stage.clip_frames,
+            self.micro_batch,
+            stage.iterations,
+            self.train_cfg.grad_accumulation,
+            ctx,
+            derived_seed(self.cfg.runtime.seed, index),
+            self.train_cfg.num_workers,
+            position,
+        )
         if hasattr(self.stream.dataset, "describe"):
             self.logger.message(self.stream.dataset.describe())
         if self.stream.note:
@@ -255,7 +298,8 @@ class Trainer:
             f"{describe_optimizer(stage, self.train_cfg)}; {stage.clip_frames}-frame clips; precision "
             f"{self.precision} on {self.device}; training {sum(p.numel() for p in trainable):,} of {total:,} parameters"
             + (" (encoders frozen)" if stage.freeze_encoders else "")
-            + (f"; RRM reduces the memory at N={self.cfg.memory.capacity}" if stage.reduce_memory else ""))
+            + (f"; RRM reduces the memory at N={self.cfg.memory.capacity}" if stage.reduce_memory else "")
+        )
 
     # ------------------------------------------------------------------ steps
     def _to_device(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -290,8 +334,9 @@ class Trainer:
             values = {"loss/total": total.item(), "loss/segmentation": seg.total.item()}
             values.update({f"loss/frame{t + 1}": v.item() for t, v in enumerate(seg.per_frame)})
             gt_masks = gt.squeeze(3)
-            values["iou"] = float(torch.stack([mask_iou(p, gt_masks[:, t + 1], selector)
-                                               for t, p in enumerate(out.probs)]).mean())
+            values["iou"] = float(
+                torch.stack([mask_iou(p, gt_masks[:, t + 1], selector) for t, p in enumerate(out.probs)]).mean()
+            )
             if out.rrm_losses:
                 values["loss/rrm"] = rrm.item()
                 gate = torch.stack(out.rrm_probs).float().mean(dim=(0, 1))
@@ -320,8 +365,10 @@ class Trainer:
             raise NonFiniteLossError(
                 f"non-finite {what} in stage {self.stage_name!r} at iteration {self.iteration + 1} ({parts}, gradient "
                 f"norm {grad_norm:.4g}; clips {result.names}); training stopped and this step was not applied or "
-                "saved. Last good checkpoint: " + (f"{saved} (resume with --resume)" if saved else "none yet")
-                + f"; if it happens again, lower train.{self.stage_name}.lr or use train.precision=fp32")
+                "saved. Last good checkpoint: "
+                + (f"{saved} (resume with --resume)" if saved else "none yet")
+                + f"; if it happens again, lower train.{self.stage_name}.lr or use train.precision=fp32"
+            )
         if self.train_cfg.clip_grad_norm:
             clip_gradients(self.optimizer, self.train_cfg.clip_grad_norm)
         self.scaler.step(self.optimizer)
@@ -342,10 +389,20 @@ class Trainer:
         self._saved = (self.stage_index, self.iteration, completed)
 
     def _write_checkpoint(self, completed: bool, rng: list[object]) -> None:
-        state = training_checkpoint(cfg=self.cfg, stage_index=self.stage_index, iteration=self.iteration,
-                                    global_step=self.global_step, completed=completed, world_size=self.ctx.world_size,
-                                    model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                                    scaler=self.scaler, position=self.stream.position, rng=rng)
+        state = training_checkpoint(
+            cfg=self.cfg,
+            stage_index=self.stage_index,
+            iteration=self.iteration,
+            global_step=self.global_step,
+            completed=completed,
+            world_size=self.ctx.world_size,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+            position=self.stream.position,
+            rng=rng,
+        )
         atomic_save(state, self.folder.latest)
 
     def _save_weights(self, final: bool) -> Path | None:
@@ -358,8 +415,9 @@ class Trainer:
     # ------------------------------------------------------------------ logging
     def _log(self, window: list[StepResult], started: float, bar: tqdm | None) -> None:
         keys = sorted({k for r in window for k in r.values})
-        values = {k: sum(r.values.get(k, 0.0) for r in window) / max(1, sum(k in r.values for r in window))
-                  for k in keys}
+        values = {
+            k: sum(r.values.get(k, 0.0) for r in window) / max(1, sum(k in r.values for r in window)) for k in keys
+        }
         values = all_reduce_mean(values, self.ctx)
         values["lr"] = stage_lr(self.optimizer)
         for group in self.optimizer.param_groups:
@@ -377,8 +435,12 @@ class Trainer:
         step = self.global_step
         self.logger.scalars(step, {f"{self.stage_name}/{k}": v for k, v in values.items()})
         if self.model.rrm is not None:
-            self.logger.histogram(step, f"{self.stage_name}/rrm/policy", [p for r in window for p in r.policies],
-                                  bins=len(self.model.rrm.strides))
+            self.logger.histogram(
+                step,
+                f"{self.stage_name}/rrm/policy",
+                [p for r in window for p in r.policies],
+                bins=len(self.model.rrm.strides),
+            )
         self.history.append({"stage": self.stage_name, "iteration": self.iteration, "global_step": step, **values})
         if bar is not None:
             bar.set_postfix(loss=f"{values['loss/total']:.4f}", iou=f"{values['iou']:.3f}", lr=f"{values['lr']:.2g}")
@@ -401,14 +463,18 @@ class Trainer:
             try:
                 return self._run_with_settings(stop_after)
             except _StopAtOnce as stop:
-                raise self._interrupted(stop.signum, f"at stage {self.stage_name!r} iteration {self.iteration}",
-                                        immediate=True) from None
+                raise self._interrupted(
+                    stop.signum, f"at stage {self.stage_name!r} iteration {self.iteration}", immediate=True
+                ) from None
             finally:
                 self._signals = None
 
     def _run_with_settings(self, stop_after: int | None) -> TrainSummary:
-        previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-                    torch.backends.cudnn.deterministic)
+        previous = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic,
+        )
         if self.train_cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -433,8 +499,10 @@ class Trainer:
             state = None if ckpt["completed"] else ckpt
             if ckpt["completed"]:
                 self._restore_rng(ckpt)
-            self.logger.message(f"resuming {self.folder.root}: stage {ckpt['stage']!r}, iteration {ckpt['iteration']}"
-                                + (" (completed)" if ckpt["completed"] else ""))
+            self.logger.message(
+                f"resuming {self.folder.root}: stage {ckpt['stage']!r}, iteration {ckpt['iteration']}"
+                + (" (completed)" if ckpt["completed"] else "")
+            )
             self.checkpoint = None
         final = None
         for index in range(start, len(stages)):
@@ -451,8 +519,10 @@ class Trainer:
             self.logger.message("every stage of this run is already complete; nothing to do")
             final = self.folder.weights(stages[-1])
         if self._signals is not None and self._signals.requested:
-            self.logger.message(f"note: {signal.Signals(self._signals.requested).name} arrived as the last stage "
-                                "finished; every stage is complete")
+            self.logger.message(
+                f"note: {signal.Signals(self._signals.requested).name} arrived as the last stage "
+                "finished; every stage is complete"
+            )
         return TrainSummary(self.history, True, final)
 
     # ------------------------------------------------------------------ stopping
@@ -481,8 +551,9 @@ class Trainer:
         name = self.train_cfg.stages[index]
         return f"stage {name!r} complete" if completed else f"stage {name!r} iteration {iteration}"
 
-    def _interrupted(self, signum: int, where: str, immediate: bool = False,
-                     in_loop: bool = False) -> TrainingInterrupted:
+    def _interrupted(
+        self, signum: int, where: str, immediate: bool = False, in_loop: bool = False
+    ) -> TrainingInterrupted:
         """Log the line that says what a signal stopped and how to continue; the exception to raise."""
         name = signal.Signals(signum).name
         latest = self.folder.latest
@@ -500,8 +571,9 @@ class Trainer:
         text = f"interrupted{' again' if immediate else ''} ({name}) {where}: {state}; {hint}"
         self.logger.message(text)
         self.logger.flush()
-        return TrainingInterrupted(text, signum, immediate=immediate,
-                                   checkpoint=latest if self._saved is not None else None)
+        return TrainingInterrupted(
+            text, signum, immediate=immediate, checkpoint=latest if self._saved is not None else None
+        )
 
     def _restore_rng(self, ckpt: Mapping[str, Any]) -> None:
         states = ckpt["rng"]
@@ -513,8 +585,13 @@ class Trainer:
     def _train_stage(self, stop_after: int | None) -> bool:
         """Iterate to the end of the stage (True) or until ``stop_after`` (False)."""
         stage, cfg = self.stage, self.train_cfg
-        bar = tqdm(total=stage.iterations, initial=self.iteration, desc=self.stage_name, dynamic_ncols=True,
-                   disable=not (self.progress and self.ctx.is_main))
+        bar = tqdm(
+            total=stage.iterations,
+            initial=self.iteration,
+            desc=self.stage_name,
+            dynamic_ncols=True,
+            disable=not (self.progress and self.ctx.is_main),
+        )
         window: list[StepResult] = []
         started = time.perf_counter()
         skips_logged = len(self.stream.skip_changes)
@@ -546,8 +623,10 @@ class Trainer:
                 if stop_after is not None and self._launch_iterations >= stop_after:
                     if not self._up_to_date():
                         self.save_checkpoint()
-                    self.logger.message(f"stopped after {self._launch_iterations} iteration(s) at "
-                                        f"{self.stage_name} iteration {it}; continue with --resume")
+                    self.logger.message(
+                        f"stopped after {self._launch_iterations} iteration(s) at "
+                        f"{self.stage_name} iteration {it}; continue with --resume"
+                    )
                     self.logger.flush()
                     return False
         finally:
@@ -557,7 +636,10 @@ class Trainer:
         self.logger.flush()
         if path is not None:
             self.logger.message(f"stage {self.stage_name!r} done: weights in {path}")
-        if stop_after is not None and self._launch_iterations >= stop_after \
-                and self.stage_index + 1 < len(self.train_cfg.stages):
+        if (
+            stop_after is not None
+            and self._launch_iterations >= stop_after
+            and self.stage_index + 1 < len(self.train_cfg.stages)
+        ):
             return False
         return True

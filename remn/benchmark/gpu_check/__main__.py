@@ -12,8 +12,10 @@ from remn.benchmark.gpu_check.training_checks import run_rank
 from remn.benchmark.gpu_check.workers import WORKERS, worker_main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m remn.benchmark.gpu_check",
-                                     description="one check of scripts/gpu_check.py, in this process (run by it)")
+    parser = argparse.ArgumentParser(
+        prog="python -m remn.benchmark.gpu_check",
+        description="one check of scripts/gpu_check.py, in this process (run by it)",
+    )
     parser.add_argument("--worker", required=True, choices=[*WORKERS, "torchrun_rank"])
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--deadline", type=float, default=None, help="time.time() by which the check ends")

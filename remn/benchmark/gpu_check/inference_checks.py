@@ -58,8 +58,9 @@ def _playback(images: list[np.ndarray], first: np.ndarray, steps: int, device: t
     """``steps`` frames on the device: ``images`` played forwards and backwards (no jump)."""
     from remn.data.video import Frame
 
-    on_device = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous().to(device)
-                 for image in images]
+    on_device = [
+        torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous().to(device) for image in images
+    ]
     period = max(1, 2 * len(on_device) - 2)
 
     def pick(t: int) -> torch.Tensor:
@@ -99,24 +100,42 @@ def _measure(core, images: list[np.ndarray], first: np.ndarray, steps: int, warm
     warm = time.perf_counter() - began
     reset_peak(core.device)
     seconds = sum(step.seconds for step in segment_video(core, frames, steps, labels="all"))
-    return {"fps": round(steps / seconds, 2), "peak_mib": peak_mib(core.device), "bank_frames": len(core.bank),
-            "warmup_s": round(warm, 2), "seconds": round(seconds, 2)}
+    return {
+        "fps": round(steps / seconds, 2),
+        "peak_mib": peak_mib(core.device),
+        "bank_frames": len(core.bank),
+        "warmup_s": round(warm, 2),
+        "seconds": round(seconds, 2),
+    }
 
 
 def _videos(settings: Settings) -> dict:
     return {k: _video(settings, settings.cycle, k, seed=k) for k in settings.objects}
 
 
-def _speed_rows(settings: Settings, result: Result, config: str, variant: str, overrides: list[str],
-                videos: dict, compare: bool = False) -> None:
+def _speed_rows(
+    settings: Settings,
+    result: Result,
+    config: str,
+    variant: str,
+    overrides: list[str],
+    videos: dict,
+    compare: bool = False,
+) -> None:
     """Rows at the short and the long length for each object count, one core for all of them;
     ``compare``: first the agreement with the plain bf16 core (same network), in lockstep."""
     core = None
     for objects in settings.objects:
         images, first = videos[objects]
         for length, steps in (("short", settings.length), ("long", 3 * settings.length)):
-            row = {"config": config, "variant": variant, "objects": objects, "length": length, "frames": steps,
-                   "overrides": overrides}
+            row = {
+                "config": config,
+                "variant": variant,
+                "objects": objects,
+                "length": length,
+                "frames": steps,
+                "overrides": overrides,
+            }
             if not result.time_left(row):
                 continue
             began = time.perf_counter()
@@ -145,8 +164,10 @@ def check_agreement(settings: Settings, result: Result) -> None:
     images, first = _video(settings, settings.agreement_frames, objects, seed=7)
     fp32 = _core(settings, _config(settings, "remn", "runtime.precision=fp32"))
     bf16 = _core(settings, _config(settings, "remn"), fp32.model)
-    for what, count in (("forward (frame 1 from frame 0's memory)", 2),
-                        (f"{settings.agreement_frames}-frame video", len(images))):
+    for what, count in (
+        ("forward (frame 1 from frame 0's memory)", 2),
+        (f"{settings.agreement_frames}-frame video", len(images)),
+    ):
         row = {"what": what, "objects": objects, "config": "remn", "frames": count}
         try:
             result.row({**row, **_lockstep(fp32, bf16, _playback(images, first, count, fp32.device))})
@@ -173,10 +194,17 @@ def check_cuda_graphs(settings: Settings, result: Result) -> None:
             cfg = _config(settings, "remn", "inference.cuda_graphs=true")
             InferenceCore(build_model(cfg), cfg, torch.device("cpu"))
         seen = [str(w.message) for w in caught if "cuda_graphs" in str(w.message)]
-        raise Skip("needs CUDA" + (f" (here the switch warned and was ignored: {seen[0]})" if seen else
-                                   " (and the CPU gave no warning about it)"))
-    _speed_rows(settings, result, "remn", "cuda_graphs", ["inference.cuda_graphs=true"], _videos(settings),
-                compare=True)
+        raise Skip(
+            "needs CUDA"
+            + (
+                f" (here the switch warned and was ignored: {seen[0]})"
+                if seen
+                else " (and the CPU gave no warning about it)"
+            )
+        )
+    _speed_rows(
+        settings, result, "remn", "cuda_graphs", ["inference.cuda_graphs=true"], _videos(settings), compare=True
+    )
 
 
 def check_compile(settings: Settings, result: Result) -> None:
@@ -185,14 +213,24 @@ def check_compile(settings: Settings, result: Result) -> None:
 
     backend = settings.compile_backend
     if backend != "inductor":
-        result.data["notes"].append(f"backend {backend}: dynamo traces the stages, no kernels are generated "
-                                    "(inductor takes minutes on a CPU)")
-    _speed_rows(settings, result, "remn", f"compile ({backend})",
-                ["inference.compile=true", f"inference.compile_backend={backend}"], _videos(settings), compare=True)
+        result.data["notes"].append(
+            f"backend {backend}: dynamo traces the stages, no kernels are generated (inductor takes minutes on a CPU)"
+        )
+    _speed_rows(
+        settings,
+        result,
+        "remn",
+        f"compile ({backend})",
+        ["inference.compile=true", f"inference.compile_backend={backend}"],
+        _videos(settings),
+        compare=True,
+    )
     counters = torch._dynamo.utils.counters
-    result.data["dynamo"] = {"unique_graphs": counters["stats"].get("unique_graphs", 0),
-                             "graph_breaks": sum(counters["graph_break"].values()),
-                             "break_reasons": [one_line(k, 160) for k in list(counters["graph_break"])[:5]]}
+    result.data["dynamo"] = {
+        "unique_graphs": counters["stats"].get("unique_graphs", 0),
+        "graph_breaks": sum(counters["graph_break"].values()),
+        "break_reasons": [one_line(k, 160) for k in list(counters["graph_break"])[:5]],
+    }
 
 
 def _self_time(event, on: str) -> float:
@@ -213,14 +251,14 @@ def check_profile(settings: Settings, result: Result) -> None:
             core = _core(settings, _config(settings, config))
             device = core.device
             frames = _playback(images, first, settings.profile_after + settings.profile_steps, device)
-            for frame in frames[:settings.profile_after]:
+            for frame in frames[: settings.profile_after]:
                 core.step(frame.image, frame.mask)
             on = "device" if device.type == "cuda" else "cpu"
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on == "device" else [])
             sync(device)
             with profile(activities=activities) as prof:
                 began = time.perf_counter()
-                for frame in frames[settings.profile_after:]:
+                for frame in frames[settings.profile_after :]:
                     core.labels(core.step(frame.image, frame.mask))
                 sync(device)
                 wall = time.perf_counter() - began
@@ -230,16 +268,27 @@ def check_profile(settings: Settings, result: Result) -> None:
             total = sum(_self_time(e, on) for e in events) or 1.0
             ranked = sorted(events, key=lambda e: _self_time(e, on), reverse=True)[:10]
             # on a GPU, busy < 1 means the device waited for the host (launches, Python, syncs)
-            row.update(measured="kernel time on the device" if on == "device" else "self CPU time",
-                       total_ms=round(total / 1000, 2), wall_ms=round(1000 * wall, 2),
-                       busy=round(total / 1e6 / wall, 3) if on == "device" else None,
-                       top=[{"name": e.key, "ms": round(_self_time(e, on) / 1000, 3),
-                             "share": _self_time(e, on) / total, "calls": e.count} for e in ranked])
+            row.update(
+                measured="kernel time on the device" if on == "device" else "self CPU time",
+                total_ms=round(total / 1000, 2),
+                wall_ms=round(1000 * wall, 2),
+                busy=round(total / 1e6 / wall, 3) if on == "device" else None,
+                top=[
+                    {
+                        "name": e.key,
+                        "ms": round(_self_time(e, on) / 1000, 3),
+                        "share": _self_time(e, on) / total,
+                        "calls": e.count,
+                    }
+                    for e in ranked
+                ],
+            )
             path = Path(settings.out) / f"profile_{config}.txt"
             table = prof.key_averages()
             try:
-                path.write_text(table.table(sort_by="self_cpu_time_total" if on == "cpu" else "self_cuda_time_total",
-                                            row_limit=30))
+                path.write_text(
+                    table.table(sort_by="self_cpu_time_total" if on == "cpu" else "self_cuda_time_total", row_limit=30)
+                )
             except Exception:  # the sort key's name differs between torch versions
                 path.write_text(table.table(row_limit=30))
             row["table"] = path.name

@@ -12,15 +12,22 @@ CONFIG_NAMES = {"remn": "REMN", "stcn": "STCN mode"}
 def environment(report: dict) -> dict:
     """The device as the ``device`` check saw it (the parent never touches CUDA: its workers are forked)."""
     info = report["checks"].get("device", {}).get("info", {})
-    return {"name": info.get("name") or "unknown device", "type": info.get("type") or report["settings"]["device"],
-            "torch": info.get("torch") or report.get("torch"), "cuda": info.get("cuda") or report.get("torch_cuda")}
+    return {
+        "name": info.get("name") or "unknown device",
+        "type": info.get("type") or report["settings"]["device"],
+        "torch": info.get("torch") or report.get("torch"),
+        "cuda": info.get("cuda") or report.get("torch_cuda"),
+    }
 
 
 def add_gains(report: dict) -> None:
     """FPS of each speed row over the plain bf16 row of the speed check (same configuration,
     objects and length)."""
-    base = {(r["config"], r["objects"], r["frames"]): r["fps"]
-            for r in report["checks"].get("speed", {}).get("rows", []) if r.get("variant") == "bf16" and r.get("fps")}
+    base = {
+        (r["config"], r["objects"], r["frames"]): r["fps"]
+        for r in report["checks"].get("speed", {}).get("rows", [])
+        if r.get("variant") == "bf16" and r.get("fps")
+    }
     for name in SPEED_CHECKS:
         for row in report["checks"].get(name, {}).get("rows", []):
             key = (row.get("config"), row.get("objects"), row.get("frames"))
@@ -68,26 +75,36 @@ def _headline(name: str, report: dict) -> str:
         memory = f", {info['memory_gib']} GiB" if info.get("memory_gib") else ""
         return f"{info.get('name')}, torch {info.get('torch')}, CUDA {info.get('cuda')}{memory}"
     if name == "agreement":
-        return "; ".join(f"{r['what']}: {_pct(r['label_agreement'])} labels equal (worst frame "
-                         f"{_pct(r['worst_frame'])}), largest probability difference {r['max_prob_diff']:.4f}"
-                         for r in rows)
+        return "; ".join(
+            f"{r['what']}: {_pct(r['label_agreement'])} labels equal (worst frame "
+            f"{_pct(r['worst_frame'])}), largest probability difference {r['max_prob_diff']:.4f}"
+            for r in rows
+        )
     if name in SPEED_CHECKS:
         return "; ".join(_speed_line(r) for r in rows if r.get("fps") and r.get("length") == "short")
     if name == "profile":
-        return "; ".join(f"{CONFIG_NAMES[r['config']]} {r['wall_ms'] / r['steps']:.1f} ms/step"
-                         + (f", device busy {_pct(r['busy'])}" if r.get("busy") is not None else "") + ": "
-                         + ", ".join(f"{k['name'][:40]} {_pct(k['share'])}" for k in r["top"][:3]) for r in rows)
+        return "; ".join(
+            f"{CONFIG_NAMES[r['config']]} {r['wall_ms'] / r['steps']:.1f} ms/step"
+            + (f", device busy {_pct(r['busy'])}" if r.get("busy") is not None else "")
+            + ": "
+            + ", ".join(f"{k['name'][:40]} {_pct(k['share'])}" for k in r["top"][:3])
+            for r in rows
+        )
     if name == "train":
-        return "; ".join(f"{_num(r['it_per_s'], 2)} it/s, peak {_num(r['peak_mib'], 0)} MiB ({r['note']})"
-                         for r in rows)
+        return "; ".join(
+            f"{_num(r['it_per_s'], 2)} it/s, peak {_num(r['peak_mib'], 0)} MiB ({r['note']})" for r in rows
+        )
     if name == "torchrun":
         return "; ".join(r.get("note", "") for r in rows)
     return ""
 
 
 def _peak_kind(report: dict) -> str:
-    return ("the CUDA allocator's peak after the warm-up" if environment(report)["type"] == "cuda"
-            else "the process's peak RSS after the warm-up")
+    return (
+        "the CUDA allocator's peak after the warm-up"
+        if environment(report)["type"] == "cuda"
+        else "the process's peak RSS after the warm-up"
+    )
 
 
 def _speed_pairs(report: dict) -> list[tuple[str, str, int, dict, dict]]:
@@ -106,26 +123,36 @@ def _ratio(a: dict, b: dict, key: str) -> float | None:
 def summary_table(report: dict) -> str:
     """The checks (status, seconds, budget, what they found) and the speed rows, as plain text."""
     env, settings = environment(report), report["settings"]
-    lines = [f"GPU check on {env['name']} ({env['type']}, torch {env['torch']}, CUDA {env['cuda']}), "
-             f"{report['seconds']:.0f} s; passed {len(report['passed'])}, failed {len(report['failed'])}, "
-             f"skipped {len(report['skipped'])}", "", f"{'check':<12} {'status':<8} {'s':>6} {'budget':>6}  result"]
+    lines = [
+        f"GPU check on {env['name']} ({env['type']}, torch {env['torch']}, CUDA {env['cuda']}), "
+        f"{report['seconds']:.0f} s; passed {len(report['passed'])}, failed {len(report['failed'])}, "
+        f"skipped {len(report['skipped'])}",
+        "",
+        f"{'check':<12} {'status':<8} {'s':>6} {'budget':>6}  result",
+    ]
     for name, r in report["checks"].items():
-        lines.append(f"{name:<12} {r['status']:<8} {r['seconds']:>6.1f} {r['budget_s']:>6.0f}  "
-                     f"{headline(name, report)}")
+        lines.append(
+            f"{name:<12} {r['status']:<8} {r['seconds']:>6.1f} {r['budget_s']:>6.0f}  {headline(name, report)}"
+        )
     short, long = settings["length"], 3 * settings["length"]
     if not _speed_pairs(report):
         return "\n".join(lines)
-    lines += ["", f"speed: {settings['width']}x{settings['height']}, bf16; peak = {_peak_kind(report)}; gain = FPS "
-              "over the plain bf16 row; agree = labels equal to the plain bf16 core's",
-              f"{'configuration':<13} {'variant':<18} {'obj':>3} {f'FPS {short}f':>10} {f'FPS {long}f':>10} "
-              f"{'ratio':>6} {f'MiB {short}f':>10} {f'MiB {long}f':>10} {'ratio':>6} {'bank':>9} {'gain':>6} "
-              f"{'agree':>8}"]
+    lines += [
+        "",
+        f"speed: {settings['width']}x{settings['height']}, bf16; peak = {_peak_kind(report)}; gain = FPS "
+        "over the plain bf16 row; agree = labels equal to the plain bf16 core's",
+        f"{'configuration':<13} {'variant':<18} {'obj':>3} {f'FPS {short}f':>10} {f'FPS {long}f':>10} "
+        f"{'ratio':>6} {f'MiB {short}f':>10} {f'MiB {long}f':>10} {'ratio':>6} {'bank':>9} {'gain':>6} "
+        f"{'agree':>8}",
+    ]
     for cfg, variant, objects, a, b in _speed_pairs(report):
         bank = f"{a.get('bank_frames', '-')} / {b.get('bank_frames', '-')}"
-        lines.append(f"{CONFIG_NAMES[cfg]:<13} {variant:<18} {objects:>3} {_num(a.get('fps')):>10} "
-                     f"{_num(b.get('fps')):>10} {_num(_ratio(a, b, 'fps'), 3):>6} {_num(a.get('peak_mib'), 0):>10} "
-                     f"{_num(b.get('peak_mib'), 0):>10} {_num(_ratio(a, b, 'peak_mib'), 3):>6} {bank:>9} "
-                     f"{_num(a.get('gain'), 2):>6} {_pct(a.get('label_agreement')):>8}")
+        lines.append(
+            f"{CONFIG_NAMES[cfg]:<13} {variant:<18} {objects:>3} {_num(a.get('fps')):>10} "
+            f"{_num(b.get('fps')):>10} {_num(_ratio(a, b, 'fps'), 3):>6} {_num(a.get('peak_mib'), 0):>10} "
+            f"{_num(b.get('peak_mib'), 0):>10} {_num(_ratio(a, b, 'peak_mib'), 3):>6} {bank:>9} "
+            f"{_num(a.get('gain'), 2):>6} {_pct(a.get('label_agreement')):>8}"
+        )
     return "\n".join(lines)
 
 
@@ -134,16 +161,24 @@ def rows_markdown(report: dict) -> str:
     env, settings = environment(report), report["settings"]
     name, short, long = env["name"], settings["length"], 3 * settings["length"]
     weights = settings["checkpoint"] or "random weights"
-    speed = [f"| device | configuration | variant | objects | FPS {short}f | FPS {long}f | peak MiB {short}f | "
-             f"peak MiB {long}f | bank frames | gain | agreement |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines = [f"`python scripts/gpu_check.py` on {name} ({env['type']}, torch {env['torch']}, CUDA {env['cuda']}), "
-             f"{report['started']}, {report['seconds']:.0f} s{' (--tiny)' if settings['tiny'] else ''}; {weights}; "
-             f"{settings['width']}x{settings['height']}, bf16; peak memory = {_peak_kind(report)}", ""]
+    speed = [
+        f"| device | configuration | variant | objects | FPS {short}f | FPS {long}f | peak MiB {short}f | "
+        f"peak MiB {long}f | bank frames | gain | agreement |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines = [
+        f"`python scripts/gpu_check.py` on {name} ({env['type']}, torch {env['torch']}, CUDA {env['cuda']}), "
+        f"{report['started']}, {report['seconds']:.0f} s{' (--tiny)' if settings['tiny'] else ''}; {weights}; "
+        f"{settings['width']}x{settings['height']}, bf16; peak memory = {_peak_kind(report)}",
+        "",
+    ]
     for cfg, variant, objects, a, b in _speed_pairs(report):
-        speed.append(f"| {name} | {CONFIG_NAMES[cfg]} | {variant} | {objects} | {_num(a.get('fps'))} | "
-                     f"{_num(b.get('fps'))} | {_num(a.get('peak_mib'), 0)} | {_num(b.get('peak_mib'), 0)} | "
-                     f"{a.get('bank_frames', '-')} / {b.get('bank_frames', '-')} | {_num(a.get('gain'), 2)} | "
-                     f"{_pct(a.get('label_agreement'))} |")
+        speed.append(
+            f"| {name} | {CONFIG_NAMES[cfg]} | {variant} | {objects} | {_num(a.get('fps'))} | "
+            f"{_num(b.get('fps'))} | {_num(a.get('peak_mib'), 0)} | {_num(b.get('peak_mib'), 0)} | "
+            f"{a.get('bank_frames', '-')} / {b.get('bank_frames', '-')} | {_num(a.get('gain'), 2)} | "
+            f"{_pct(a.get('label_agreement'))} |"
+        )
     if len(speed) > 2:
         lines += [*speed, ""]
     lines += ["| device | check | status | result |", "|---|---|---|---|"]

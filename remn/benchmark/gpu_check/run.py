@@ -32,8 +32,15 @@ from .workers import worker_main
 
 __all__ = ["run_checks"]
 
-_PRELOAD = ("remn.config", "remn.inference", "remn.data.synthetic", "remn.training", "remn.cli.train",
-            "torch.distributed", "torch.profiler")
+_PRELOAD = (
+    "remn.config",
+    "remn.inference",
+    "remn.data.synthetic",
+    "remn.training",
+    "remn.cli.train",
+    "torch.distributed",
+    "torch.profiler",
+)
 """Imported once in the parent, so that no forked check pays for them again."""
 
 
@@ -69,9 +76,23 @@ def _spawn(name: str, settings: Settings, deadline: float, log_path: Path) -> in
     from .training_checks import child_env
 
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "remn.benchmark.gpu_check", "--worker", name, "--spec",
-                                    str(Path(settings.out) / "work" / "spec.json"), "--deadline", str(deadline)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "remn.benchmark.gpu_check",
+                "--worker",
+                name,
+                "--spec",
+                str(Path(settings.out) / "work" / "spec.json"),
+                "--deadline",
+                str(deadline),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            start_new_session=True,
+        )
     process.returncode = 0  # reaped by _wait (os.waitpid), not by the Popen object
     return process.pid
 
@@ -123,12 +144,15 @@ def _run_worker(name: str, settings: Settings, budget: float, spawn: bool = Fals
         result = json.loads(result_path.read_text())
     except (OSError, ValueError):
         pass
-    result.update(seconds=round(time.perf_counter() - started, 1), budget_s=round(budget, 1),
-                  log=str(log_path.relative_to(out)))
+    result.update(
+        seconds=round(time.perf_counter() - started, 1), budget_s=round(budget, 1), log=str(log_path.relative_to(out))
+    )
     if timed_out:
         kept = sum(1 for r in result.get("rows", []) if not r.get("error") and not r.get("skipped"))
-        result.update(status="timeout", error=f"ran past its budget of {budget:.0f} s and was stopped; the "
-                                              f"{kept} row(s) it measured are kept")
+        result.update(
+            status="timeout",
+            error=f"ran past its budget of {budget:.0f} s and was stopped; the {kept} row(s) it measured are kept",
+        )
     elif code != 0 or result.get("status") not in ("passed", "skipped", "failed"):
         result["status"] = "failed"
         text = log_path.read_text(errors="replace") if log_path.is_file() else ""
@@ -137,8 +161,9 @@ def _run_worker(name: str, settings: Settings, budget: float, spawn: bool = Fals
     return result
 
 
-def run_checks(settings: Settings, only: list[str] | None = None, say: Callable[[str], None] = print,
-               spawn: bool = False) -> dict:
+def run_checks(
+    settings: Settings, only: list[str] | None = None, say: Callable[[str], None] = print, spawn: bool = False
+) -> dict:
     """Run the checks (``only``: a subset, in the usual order) and write ``gpu_check.json`` and
     ``benchmarks_rows.md`` into ``settings.out`` after each one; returns the report. ``spawn``:
     a fresh Python per check instead of a fork (taken on by itself when a fork cannot use CUDA)."""
@@ -151,25 +176,41 @@ def run_checks(settings: Settings, only: list[str] | None = None, say: Callable[
     for module in _PRELOAD:
         importlib.import_module(module)
     started = time.perf_counter()
-    report: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": [sys.executable, *sys.argv],
-                    "settings": asdict(settings), "checks": {}, "passed": [], "failed": [], "skipped": [],
-                    "processes": "spawned" if spawn else "forked", "torch": torch.__version__,
-                    "torch_cuda": torch.version.cuda}
+    report: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "command": [sys.executable, *sys.argv],
+        "settings": asdict(settings),
+        "checks": {},
+        "passed": [],
+        "failed": [],
+        "skipped": [],
+        "processes": "spawned" if spawn else "forked",
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+    }
     for name in (n for n in CHECKS if only is None or n in only):
         remaining = settings.total_budget - (time.perf_counter() - started)
         budget = min(settings.budgets.get(name, 60.0), remaining)
         if budget < settings.min_budget:
-            result = {"status": "skipped", "rows": [], "seconds": 0.0, "budget_s": round(max(budget, 0.0), 1),
-                      "reason": f"not started: too little left of the {settings.total_budget:.0f} s total budget "
-                                "(--budget)"}
+            result = {
+                "status": "skipped",
+                "rows": [],
+                "seconds": 0.0,
+                "budget_s": round(max(budget, 0.0), 1),
+                "reason": f"not started: too little left of the {settings.total_budget:.0f} s total budget (--budget)",
+            }
         else:
             say(f"[{time.perf_counter() - started:6.1f} s] {name}: running (budget {budget:.0f} s)")
             result = _run_worker(name, settings, budget, spawn)
             if not spawn and result["status"] == "failed" and any(t in result.get("error", "") for t in _FORK_FAILURES):
                 say(f"{name}: a forked process cannot use CUDA here ({result['error']}); one fresh Python per check")
                 spawn, report["processes"] = True, "spawned (a fork could not use CUDA)"
-                result = _run_worker(name, settings, max(1.0, min(budget, settings.total_budget
-                                                                  - (time.perf_counter() - started))), spawn)
+                result = _run_worker(
+                    name,
+                    settings,
+                    max(1.0, min(budget, settings.total_budget - (time.perf_counter() - started))),
+                    spawn,
+                )
         report["checks"][name] = result
         _write_report(report, time.perf_counter() - started)
         say(f"[{time.perf_counter() - started:6.1f} s] {name}: {result['status']}  {headline(name, report)}")

@@ -11,8 +11,16 @@ __all__ = ["CHECKS", "Settings", "make_settings", "one_line", "last_line"]
 CHECKS = ("device", "agreement", "speed", "profile", "train", "torchrun", "cuda_graphs", "compile")
 """The checks, in the order they run: the most needed first, compilation (the slowest) last."""
 
-GPU_BUDGETS = {"device": 30, "agreement": 45, "speed": 150, "profile": 35, "train": 80, "torchrun": 50,
-               "cuda_graphs": 60, "compile": 140}
+GPU_BUDGETS = {
+    "device": 30,
+    "agreement": 45,
+    "speed": 150,
+    "profile": 35,
+    "train": 80,
+    "torchrun": 50,
+    "cuda_graphs": 60,
+    "compile": 140,
+}
 """Seconds each check may take on a GPU; their sum is over ``total_budget`` on purpose: the total
 decides, and what is left when compile starts is what it gets."""
 
@@ -71,22 +79,50 @@ class Settings:
         return cls(**data)
 
 
-TINY = dict(height=48, width=64, agreement_frames=6, length=4, cycle=6, warmup=1, compare_frames=3, profile_after=3,
-            profile_steps=2, train_size=(48, 64), train_videos=2, train_frames=6, train_crop=32, train_batch=2,
-            train_iterations=3, train_log_every=1, train_workers=0, train_precision="fp32", torchrun_iterations=1,
-            torchrun_batch=1, train_overrides=["train.main.freeze_encoders=true"], compile_backend="eager",
-            total_budget=300.0, min_budget=5.0)
+TINY = dict(
+    height=48,
+    width=64,
+    agreement_frames=6,
+    length=4,
+    cycle=6,
+    warmup=1,
+    compare_frames=3,
+    profile_after=3,
+    profile_steps=2,
+    train_size=(48, 64),
+    train_videos=2,
+    train_frames=6,
+    train_crop=32,
+    train_batch=2,
+    train_iterations=3,
+    train_log_every=1,
+    train_workers=0,
+    train_precision="fp32",
+    torchrun_iterations=1,
+    torchrun_batch=1,
+    train_overrides=["train.main.freeze_encoders=true"],
+    compile_backend="eager",
+    total_budget=300.0,
+    min_budget=5.0,
+)
 """The CPU rehearsal: every check at sizes a CPU runs in seconds. Training in fp32 with the
 encoders fixed (a bf16 step on a CPU is slower; Adam over the whole network dominates a tiny
 step), compile with dynamo's tracing only (inductor's code generation takes minutes on a CPU)."""
 
 
-def make_settings(out: str | Path, device: str = "auto", tiny: bool = False, checkpoint: str | None = None,
-                  total_budget: float | None = None, compile_backend: str | None = None) -> Settings:
+def make_settings(
+    out: str | Path,
+    device: str = "auto",
+    tiny: bool = False,
+    checkpoint: str | None = None,
+    total_budget: float | None = None,
+    compile_backend: str | None = None,
+) -> Settings:
     """The GPU setting (854x480, 200 and 600 frames, training at 384x384, batch 8, bf16), or with
     ``tiny`` the CPU rehearsal (64x48, a few frames and iterations)."""
-    settings = Settings(out=str(Path(out).resolve()), device=device, tiny=tiny, checkpoint=checkpoint,
-                        **(TINY if tiny else {}))
+    settings = Settings(
+        out=str(Path(out).resolve()), device=device, tiny=tiny, checkpoint=checkpoint, **(TINY if tiny else {})
+    )
     if tiny:
         settings.budgets = {name: 60.0 for name in CHECKS}
     if total_budget is not None:
@@ -99,7 +135,7 @@ def make_settings(out: str | Path, device: str = "auto", tiny: bool = False, che
 def one_line(text: object, limit: int = 300) -> str:
     """``text`` on one line of at most ``limit`` characters."""
     line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def last_line(text: str) -> str:

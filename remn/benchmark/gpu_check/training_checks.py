@@ -23,7 +23,7 @@ from .settings import Settings, last_line
 
 __all__ = ["check_train", "check_torchrun", "torchrun_rank", "run_rank", "child_env"]
 
-_NEVER = str(10 ** 9)
+_NEVER = str(10**9)
 
 
 def _dataset(settings: Settings) -> Path:
@@ -31,9 +31,25 @@ def _dataset(settings: Settings) -> Path:
     root = Path(settings.out) / "work" / "data"
     if not (root / "ImageSets").is_dir():
         height, width = settings.train_size
-        command = [sys.executable, "-m", "remn", "generate", str(root), "--videos", str(settings.train_videos),
-                   "--frames", str(settings.train_frames), "--size", str(height), str(width), "--layout", "davis",
-                   "--quiet", "--workers", str(max(1, min(8, os.cpu_count() or 1)))]
+        command = [
+            sys.executable,
+            "-m",
+            "remn",
+            "generate",
+            str(root),
+            "--videos",
+            str(settings.train_videos),
+            "--frames",
+            str(settings.train_frames),
+            "--size",
+            str(height),
+            str(width),
+            "--layout",
+            "davis",
+            "--quiet",
+            "--workers",
+            str(max(1, min(8, os.cpu_count() or 1))),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=child_env())
         if done.returncode != 0:
             raise RuntimeError(f"remn generate failed: {last_line(done.stderr or done.stdout)}")
@@ -48,12 +64,22 @@ def child_env() -> dict:
 
 def _overrides(settings: Settings, iterations: int, batch: int) -> list[str]:
     work = Path(settings.out) / "work"
-    return [f"runtime.device={settings.device}", f"data.davis_root={work / 'data'}",
-            f"data.youtube_root={work / 'no-youtube'}", f"data.crop_size={settings.train_crop}",
-            f"train.run_dir={work / 'train'}", f"train.main.iterations={iterations}", f"train.main.batch_size={batch}",
-            f"train.precision={settings.train_precision}", f"train.num_workers={settings.train_workers}",
-            f"train.log_every={settings.train_log_every}", f"train.image_every={_NEVER}",
-            f"train.save_every={_NEVER}", f"train.weights_every={_NEVER}", *settings.train_overrides]
+    return [
+        f"runtime.device={settings.device}",
+        f"data.davis_root={work / 'data'}",
+        f"data.youtube_root={work / 'no-youtube'}",
+        f"data.crop_size={settings.train_crop}",
+        f"train.run_dir={work / 'train'}",
+        f"train.main.iterations={iterations}",
+        f"train.main.batch_size={batch}",
+        f"train.precision={settings.train_precision}",
+        f"train.num_workers={settings.train_workers}",
+        f"train.log_every={settings.train_log_every}",
+        f"train.image_every={_NEVER}",
+        f"train.save_every={_NEVER}",
+        f"train.weights_every={_NEVER}",
+        *settings.train_overrides,
+    ]
 
 
 def check_train(settings: Settings, result: Result) -> None:
@@ -65,9 +91,14 @@ def check_train(settings: Settings, result: Result) -> None:
     _dataset(settings)
     cfg = load_config("train/main", _overrides(settings, settings.train_iterations, settings.train_batch))
     device = device_of(settings)
-    row = {"stage": "main", "crop": settings.train_crop, "batch": settings.train_batch,
-           "iterations": settings.train_iterations, "precision": settings.train_precision,
-           "overrides": settings.train_overrides}
+    row = {
+        "stage": "main",
+        "crop": settings.train_crop,
+        "batch": settings.train_batch,
+        "iterations": settings.train_iterations,
+        "precision": settings.train_precision,
+        "overrides": settings.train_overrides,
+    }
     reset_peak(device)
     began = time.perf_counter()
     summary = Trainer(cfg, VideoDataSource(cfg), Path(cfg.train.run_dir) / "main", progress=False).run()
@@ -76,11 +107,15 @@ def check_train(settings: Settings, result: Result) -> None:
     steady = speeds[1:] or speeds
     if not steady:
         result.data["notes"].append("the trainer reported no speed: iterations over the whole run, start included")
-    row.update(it_per_s=round(sum(steady) / len(steady), 3) if steady else settings.train_iterations / seconds,
-               windows=len(speeds), peak_mib=peak_mib(device), seconds=round(seconds, 1),
-               note=f"main stage, {settings.train_crop}x{settings.train_crop}, batch {settings.train_batch}, "
-                    f"{settings.train_precision}, mean of {max(1, len(steady))} window(s) of "
-                    f"{settings.train_log_every} iteration(s)")
+    row.update(
+        it_per_s=round(sum(steady) / len(steady), 3) if steady else settings.train_iterations / seconds,
+        windows=len(speeds),
+        peak_mib=peak_mib(device),
+        seconds=round(seconds, 1),
+        note=f"main stage, {settings.train_crop}x{settings.train_crop}, batch {settings.train_batch}, "
+        f"{settings.train_precision}, mean of {max(1, len(steady))} window(s) of "
+        f"{settings.train_log_every} iteration(s)",
+    )
     result.row(row)
 
 
@@ -90,12 +125,30 @@ def check_torchrun(settings: Settings, result: Result) -> None:
     work = Path(settings.out) / "work"
     rank_file = work / "torchrun-rank.json"
     rank_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-               "-m", "remn.benchmark.gpu_check", "--worker", "torchrun_rank", "--spec", str(work / "spec.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "remn.benchmark.gpu_check",
+        "--worker",
+        "torchrun_rank",
+        "--spec",
+        str(work / "spec.json"),
+    ]
     began = time.perf_counter()
     with (Path(settings.out) / "logs" / "torchrun-rank.log").open("w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=child_env(),
-                              timeout=max(1.0, result.deadline - time.time()))
+        done = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            env=child_env(),
+            timeout=max(1.0, result.deadline - time.time()),
+        )
     rank = json.loads(rank_file.read_text()) if rank_file.is_file() else {}
     result.row({**rank, "exit_status": done.returncode, "seconds": round(time.perf_counter() - began, 1)})
     if done.returncode != 0 or rank.get("error"):
@@ -126,8 +179,9 @@ def torchrun_rank(settings: Settings) -> dict:
         expected = sum(range(1, dist.get_world_size() + 1))
         if not bool((total == expected).all()):
             raise RuntimeError(f"all_reduce gave {total.tolist()}, expected {expected}")
-        net = DistributedDataParallel(torch.nn.Conv2d(3, 8, 3).to(device),
-                                      device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            torch.nn.Conv2d(3, 8, 3).to(device), device_ids=[device.index] if device.type == "cuda" else None
+        )
         optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
         for _ in range(2):
             optimiser.zero_grad()
@@ -140,11 +194,22 @@ def torchrun_rank(settings: Settings) -> dict:
         dist.destroy_process_group()
     began, errors = time.perf_counter(), io.StringIO()
     with contextlib.redirect_stderr(errors):
-        code = train_main(["--config", "train/main", "--run-name", "torchrun", "--no-progress",
-                           *_overrides(settings, settings.torchrun_iterations, settings.torchrun_batch)])
-    info.update(train_exit_status=code, train_s=round(time.perf_counter() - began, 1),
-                note=f"{backend} group: all_reduce and 2 DDP steps in {info['group_s']} s; remn train under "
-                     f"torchrun: {settings.torchrun_iterations} iteration(s), exit {code}")
+        code = train_main(
+            [
+                "--config",
+                "train/main",
+                "--run-name",
+                "torchrun",
+                "--no-progress",
+                *_overrides(settings, settings.torchrun_iterations, settings.torchrun_batch),
+            ]
+        )
+    info.update(
+        train_exit_status=code,
+        train_s=round(time.perf_counter() - began, 1),
+        note=f"{backend} group: all_reduce and 2 DDP steps in {info['group_s']} s; remn train under "
+        f"torchrun: {settings.torchrun_iterations} iteration(s), exit {code}",
+    )
     if code != 0:
         info["error"] = f"remn train under torchrun exited with {code}: {last_line(errors.getvalue())}"
     return info

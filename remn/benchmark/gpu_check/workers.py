@@ -22,20 +22,30 @@ __all__ = ["WORKERS", "worker_main", "check_device"]
 def check_device(settings: Settings, result: Result) -> None:
     """What this process sees: the device, torch, CUDA, cuDNN, NCCL, Triton; a bf16 product on it."""
     device = device_of(settings)
-    info: dict = {"type": device.type, "torch": torch.__version__, "cuda": torch.version.cuda,
-                  "python": platform.python_version(), "cpus": os.cpu_count(),
-                  "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-                  "nccl": torch.distributed.is_available() and torch.distributed.is_nccl_available()}
+    info: dict = {
+        "type": device.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "nccl": torch.distributed.is_available() and torch.distributed.is_nccl_available(),
+    }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, memory_gib=round(props.total_memory / 2**30, 1),
-                    capability=f"{props.major}.{props.minor}", bf16=torch.cuda.is_bf16_supported(),
-                    nccl_version=".".join(map(str, torch.cuda.nccl.version())))
+        info.update(
+            name=props.name,
+            memory_gib=round(props.total_memory / 2**30, 1),
+            capability=f"{props.major}.{props.minor}",
+            bf16=torch.cuda.is_bf16_supported(),
+            nccl_version=".".join(map(str, torch.cuda.nccl.version())),
+        )
     else:
         cpuinfo = Path("/proc/cpuinfo")
         model = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text()) if cpuinfo.is_file() else None
-        info.update(name=model.group(1).strip() if model else platform.processor() or "CPU",
-                    threads=torch.get_num_threads())
+        info.update(
+            name=model.group(1).strip() if model else platform.processor() or "CPU", threads=torch.get_num_threads()
+        )
     x = torch.randn(256, 256, device=device, dtype=torch.bfloat16)
     info["bf16_matmul_finite"] = bool(torch.isfinite(x @ x).all())
     sync(device)
@@ -49,8 +59,15 @@ def check_device(settings: Settings, result: Result) -> None:
 
 
 WORKERS: dict[str, Callable[[Settings, Result], None]] = {
-    "device": check_device, "agreement": check_agreement, "speed": check_speed, "profile": check_profile,
-    "train": check_train, "torchrun": check_torchrun, "cuda_graphs": check_cuda_graphs, "compile": check_compile}
+    "device": check_device,
+    "agreement": check_agreement,
+    "speed": check_speed,
+    "profile": check_profile,
+    "train": check_train,
+    "torchrun": check_torchrun,
+    "cuda_graphs": check_cuda_graphs,
+    "compile": check_compile,
+}
 
 
 def worker_main(name: str, settings: Settings, deadline: float) -> int:

@@ -14,6 +14,7 @@ from .spec import TEXTURES
 
 def _smooth_upsample(grid: np.ndarray, height: int, width: int, cell: float) -> np.ndarray:
     """Interpolate a coarse grid of values to (height, width) with smoothstep weights."""
+
     def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
         pos = np.arange(n, dtype=np.float32) / np.float32(cell)
         low = pos.astype(np.int64)
@@ -66,9 +67,13 @@ def object_look(rng: np.random.Generator, hue: float) -> Look:
 
 def lookalike(rng: np.random.Generator, target: Look) -> Look:
     """Same texture family, nearly the same colours."""
+
     def nudge(colour: tuple[float, float, float]) -> tuple[float, float, float]:
-        return (colour[0] + rng.uniform(-0.02, 0.02), colour[1] * rng.uniform(0.92, 1.08),
-                colour[2] * rng.uniform(0.92, 1.08))
+        return (
+            colour[0] + rng.uniform(-0.02, 0.02),
+            colour[1] * rng.uniform(0.92, 1.08),
+            colour[2] * rng.uniform(0.92, 1.08),
+        )
 
     return Look(target.family, nudge(target.main), nudge(target.second))
 

@@ -51,12 +51,15 @@ def draw(layer: Sprite, t: int, height: int, width: int) -> Piece | None:
     iu, iv = tu.astype(np.int64), tv.astype(np.int64)
     fu, fv = (tu - iu)[:, None], (tv - iv)[:, None]
     tex = layer.texture
-    colours = ((tex[iv, iu] * (1 - fu) + tex[iv, iu + 1] * fu) * (1 - fv)
-               + (tex[iv + 1, iu] * (1 - fu) + tex[iv + 1, iu + 1] * fu) * fv)
+    colours = (tex[iv, iu] * (1 - fu) + tex[iv, iu + 1] * fu) * (1 - fv) + (
+        tex[iv + 1, iu] * (1 - fu) + tex[iv + 1, iu + 1] * fu
+    ) * fv
     return (slice(y0, y1), slice(x0, x1)), inside, colours
 
-def composite(background: np.ndarray, pieces: Sequence[tuple[int, Piece | None]], noise: float,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+
+def composite(
+    background: np.ndarray, pieces: Sequence[tuple[int, Piece | None]], noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One frame and its labels: the layers' pieces ``(key, piece)`` painted back to front over
     ``background`` (float32, (H, W, 3)), then pixel noise of standard deviation ``noise`` drawn
     from ``rng``, rounded to uint8. Distractors (negative keys) are background in the labels."""
@@ -86,8 +89,16 @@ def label_map(shape: tuple[int, int], pieces: Sequence[tuple[int, Piece | None]]
     return labels
 
 
-def make_layer(rng: np.random.Generator, spec: SyntheticSpec, key: int, look: Look, start: int, leave: bool,
-               from_edge: bool, radius: float | None = None) -> Layer:
+def make_layer(
+    rng: np.random.Generator,
+    spec: SyntheticSpec,
+    key: int,
+    look: Look,
+    start: int,
+    leave: bool,
+    from_edge: bool,
+    radius: float | None = None,
+) -> Layer:
     """A layer with its shape, texture, rotation, scale, wobble and path planned for the whole video."""
     unit = min(spec.width, spec.height)
     radius = radius if radius is not None else unit * rng.uniform(0.08, 0.15)
@@ -97,14 +108,28 @@ def make_layer(rng: np.random.Generator, spec: SyntheticSpec, key: int, look: Lo
     texture = paint(rng, look, size, size, feature=2 * radius)
     frames = np.arange(spec.frames, dtype=np.float64) - start
     turn = spec.speed / 3.0
-    angles = (rng.uniform(0, 2 * np.pi) + np.radians(rng.uniform(-2.0, 2.0) * turn) * frames
-              + 0.5 * np.radians(rng.uniform(-0.04, 0.04) * turn) * frames ** 2)
-    scales = np.exp(rng.uniform(0.0, 0.15)
-                    * np.sin(2 * np.pi * frames / rng.uniform(25, 60) + rng.uniform(0, 2 * np.pi)))
+    angles = (
+        rng.uniform(0, 2 * np.pi)
+        + np.radians(rng.uniform(-2.0, 2.0) * turn) * frames
+        + 0.5 * np.radians(rng.uniform(-0.04, 0.04) * turn) * frames**2
+    )
+    scales = np.exp(
+        rng.uniform(0.0, 0.15) * np.sin(2 * np.pi * frames / rng.uniform(25, 60) + rng.uniform(0, 2 * np.pi))
+    )
     scales = scales / scales[start]
     wobble = make_wobble(rng, spec.deform)
-    layer = Layer(key=key, shape=shape, look=look, contour=contour, texture=texture, start=start, wobble=wobble,
-                  centres=np.zeros((spec.frames, 2)), angles=angles.astype(np.float64), scales=scales)
+    layer = Layer(
+        key=key,
+        shape=shape,
+        look=look,
+        contour=contour,
+        texture=texture,
+        start=start,
+        wobble=wobble,
+        centres=np.zeros((spec.frames, 2)),
+        angles=angles.astype(np.float64),
+        scales=scales,
+    )
     layer.centres, layer.gone = plan_path(rng, spec, start, radius, layer.reach(), leave, from_edge)
     return layer
 
@@ -189,15 +214,24 @@ def _attempt(rng: np.random.Generator, spec: SyntheticSpec, keep_layers: bool) -
         visible = np.array([int((m == layer.key).sum()) for m in masks])
         if visible[layer.start] < max(least, 0.3 * amodal_area[layer.key][layer.start]):
             return None
-        if layer.gone is not None and visible[layer.gone[1] + 1:].max(initial=0) < least:
+        if layer.gone is not None and visible[layer.gone[1] + 1 :].max(initial=0) < least:
             return None
     return SyntheticVideo(
-        frames=frames, masks=masks, ids=tuple(sorted(ids)),
+        frames=frames,
+        masks=masks,
+        ids=tuple(sorted(ids)),
         first_frame={layer.key: layer.start for layer in objects},
         categories={layer.key: layer.shape for layer in objects},
-        gone={layer.key: _out_of_view(layer.gone, amodal_area[layer.key], layer.start)
-              for layer in objects if layer.gone is not None},
-        distractors=distractors, depth=tuple(layer.key for layer in order), spec=spec, layers=silhouettes)
+        gone={
+            layer.key: _out_of_view(layer.gone, amodal_area[layer.key], layer.start)
+            for layer in objects
+            if layer.gone is not None
+        },
+        distractors=distractors,
+        depth=tuple(layer.key for layer in order),
+        spec=spec,
+        layers=silhouettes,
+    )
 
 
 class GenerationError(REMNError, RuntimeError):
@@ -207,9 +241,16 @@ class GenerationError(REMNError, RuntimeError):
     exit_status = EXIT_USAGE
 
 
-def generate_video(rng_or_seed: int | np.random.Generator | np.random.SeedSequence = 0,
-                   frames: int | None = None, height: int | None = None, width: int | None = None, *,
-                   spec: SyntheticSpec | None = None, layers: bool = False, **knobs) -> SyntheticVideo:
+def generate_video(
+    rng_or_seed: int | np.random.Generator | np.random.SeedSequence = 0,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    *,
+    spec: SyntheticSpec | None = None,
+    layers: bool = False,
+    **knobs,
+) -> SyntheticVideo:
     """Generate one video.
 
     Starts from ``spec`` (default :class:`SyntheticSpec()`); ``frames``, ``height``, ``width`` and
@@ -218,20 +259,25 @@ def generate_video(rng_or_seed: int | np.random.Generator | np.random.SeedSequen
     The same seed or generator state gives the same video, bit for bit.
     """
     spec = spec if spec is not None else SyntheticSpec()
-    sizes = {name: value for name, value in (("frames", frames), ("height", height), ("width", width))
-             if value is not None}
+    sizes = {
+        name: value for name, value in (("frames", frames), ("height", height), ("width", width)) if value is not None
+    }
     if sizes or knobs:
         unknown = sorted(set(knobs) - set(SyntheticSpec.__dataclass_fields__))
         if unknown:
-            raise TypeError(f"generate_video got unknown options {unknown}; valid ones are the fields of "
-                            f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}")
+            raise TypeError(
+                f"generate_video got unknown options {unknown}; valid ones are the fields of "
+                f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}"
+            )
         spec = replace(spec, **sizes, **knobs)
     rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else np.random.default_rng(rng_or_seed)
     for _ in range(MAX_ATTEMPTS):
         video = _attempt(rng, spec, layers)
         if video is not None:
             return video
-    raise GenerationError(f"could not place the objects visibly in {MAX_ATTEMPTS} tries ({spec.objects[0]} to "
-                          f"{spec.objects[1]} objects and {spec.distractors[0]} to {spec.distractors[1]} distractors "
-                          f"in {spec.height}x{spec.width} frames); use larger frames (--size) or fewer objects "
-                          "(--objects) and distractors (--distractors)")
+    raise GenerationError(
+        f"could not place the objects visibly in {MAX_ATTEMPTS} tries ({spec.objects[0]} to "
+        f"{spec.objects[1]} objects and {spec.distractors[0]} to {spec.distractors[1]} distractors "
+        f"in {spec.height}x{spec.width} frames); use larger frames (--size) or fewer objects "
+        "(--objects) and distractors (--distractors)"
+    )

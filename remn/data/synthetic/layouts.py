@@ -66,8 +66,9 @@ def _write_youtube(root: Path, name: str, video: SyntheticVideo, split: str) -> 
     for t, new_ids in _appearances(video).items():
         save_mask(part / "Annotations" / name / f"{t:05d}.png", _only(video.masks[t], new_ids))
     for t, (frame, mask) in enumerate(zip(video.frames, video.masks)):
-        save_image(root / "all_frames" / "valid_all_frames" / "JPEGImages" / name / f"{t:05d}.jpg", frame,
-                   quality=JPEG_QUALITY)
+        save_image(
+            root / "all_frames" / "valid_all_frames" / "JPEGImages" / name / f"{t:05d}.jpg", frame, quality=JPEG_QUALITY
+        )
         save_mask(root / "valid_gt" / "Annotations" / name / f"{t:05d}.png", mask)
 
 
@@ -126,9 +127,17 @@ def _default_workers(videos: int) -> int:
     return max(1, min(cores, 8, videos))
 
 
-def write_dataset(root: str | os.PathLike, layout: str = "davis", videos: int = 50, spec: SyntheticSpec | None = None,
-                  seed: int = 0, val_fraction: float = 0.2, workers: int | None = None, overwrite: bool = False,
-                  progress: bool = True) -> dict:
+def write_dataset(
+    root: str | os.PathLike,
+    layout: str = "davis",
+    videos: int = 50,
+    spec: SyntheticSpec | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     """Generate ``videos`` videos and write them to ``root`` in one of three layouts.
 
     Frames are JPEG (quality 90), masks palette PNGs of object ids. Videos are named
@@ -174,13 +183,23 @@ def write_dataset(root: str | os.PathLike, layout: str = "davis", videos: int = 
     return manifest
 
 
-def _write_staged(root: Path, layout: str, videos: int, spec: SyntheticSpec, seed: int, val_fraction: float,
-                  workers: int | None, progress: bool, began: float) -> dict:
+def _write_staged(
+    root: Path,
+    layout: str,
+    videos: int,
+    spec: SyntheticSpec,
+    seed: int,
+    val_fraction: float,
+    workers: int | None,
+    progress: bool,
+    began: float,
+) -> dict:
     names = [f"syn{index:04d}" for index in range(videos)]
     n_val = 0 if layout == "generic" else int(round(videos * val_fraction))
     splits = ["all"] * videos if layout == "generic" else ["train"] * (videos - n_val) + ["val"] * n_val
-    jobs = [(str(root), layout, spec, seed, index, name, split)
-            for index, (name, split) in enumerate(zip(names, splits))]
+    jobs = [
+        (str(root), layout, spec, seed, index, name, split) for index, (name, split) in enumerate(zip(names, splits))
+    ]
     workers = _default_workers(videos) if workers is None else max(1, min(int(workers), videos))
     bar = tqdm(total=videos, desc=f"synthetic {layout}", unit="video", disable=not progress)
     if workers == 1:
@@ -191,8 +210,7 @@ def _write_staged(root: Path, layout: str, videos: int, spec: SyntheticSpec, see
     else:
         # Forked workers need nothing from the caller's main module, so scripts without a
         # __main__ guard, notebooks and stdin work; the workers use only numpy and PIL.
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             entries = []
             for entry in pool.map(_write_video, jobs):

@@ -25,8 +25,12 @@ def hermite(times: np.ndarray, points: np.ndarray, at: np.ndarray) -> np.ndarray
     span = (times[segment + 1] - times[segment]).astype(np.float64)
     s = ((at - times[segment]) / span)[:, None]
     s2, s3 = s * s, s * s * s
-    return ((2 * s3 - 3 * s2 + 1) * points[segment] + (s3 - 2 * s2 + s) * span[:, None] * tangents[segment]
-            + (-2 * s3 + 3 * s2) * points[segment + 1] + (s3 - s2) * span[:, None] * tangents[segment + 1])
+    return (
+        (2 * s3 - 3 * s2 + 1) * points[segment]
+        + (s3 - 2 * s2 + s) * span[:, None] * tangents[segment]
+        + (-2 * s3 + 3 * s2) * points[segment + 1]
+        + (s3 - s2) * span[:, None] * tangents[segment + 1]
+    )
 
 
 def reflect(value: float, low: float, high: float) -> tuple[float, bool]:
@@ -40,8 +44,15 @@ def reflect(value: float, low: float, high: float) -> tuple[float, bool]:
         value, bounced = 2 * high - value, True
     return float(min(max(value, low), high)), bounced
 
-def next_key(rng: np.random.Generator, t: int, position: np.ndarray, heading: float, speed: float,
-             box: tuple[float, float, float, float]) -> tuple[int, np.ndarray, float]:
+
+def next_key(
+    rng: np.random.Generator,
+    t: int,
+    position: np.ndarray,
+    heading: float,
+    speed: float,
+    box: tuple[float, float, float, float],
+) -> tuple[int, np.ndarray, float]:
     """The key point after ``(t, position)`` of a path that drifts with a slowly turning heading
     and bounces inside ``box`` (x_low, x_high, y_low, y_high): its frame, its position and the
     heading from there."""
@@ -57,8 +68,15 @@ def next_key(rng: np.random.Generator, t: int, position: np.ndarray, heading: fl
     return t + gap, np.array([x, y]), heading
 
 
-def wander(rng: np.random.Generator, start: np.ndarray, heading: float, t0: int, last: int, speed: float,
-           box: tuple[float, float, float, float]) -> list[tuple[int, np.ndarray]]:
+def wander(
+    rng: np.random.Generator,
+    start: np.ndarray,
+    heading: float,
+    t0: int,
+    last: int,
+    speed: float,
+    box: tuple[float, float, float, float],
+) -> list[tuple[int, np.ndarray]]:
     """Key points of a drifting path (:func:`next_key`) from frame t0 until at least frame ``last``."""
     keys = [(t0, np.asarray(start, dtype=np.float64))]
     t, position = keys[0]
@@ -77,8 +95,14 @@ class Wander:
     from its start.
     """
 
-    def __init__(self, seed: np.random.SeedSequence, start: np.ndarray, heading: float, speed: float,
-                 box: tuple[float, float, float, float]) -> None:
+    def __init__(
+        self,
+        seed: np.random.SeedSequence,
+        start: np.ndarray,
+        heading: float,
+        speed: float,
+        box: tuple[float, float, float, float],
+    ) -> None:
         self._seed, self._start, self._heading0 = seed, np.asarray(start, dtype=np.float64), heading
         self._speed, self._box = speed, box
         self._restart()
@@ -96,14 +120,15 @@ class Wander:
         if not self._from_start and t < self._times[1]:
             self._restart()
         while len(self._times) < 3 or self._times[-2] <= t:  # the segment's both tangents need a key beyond it
-            time, point, self._heading = next_key(self._rng, self._times[-1], self._points[-1], self._heading,
-                                                  self._speed, self._box)
+            time, point, self._heading = next_key(
+                self._rng, self._times[-1], self._points[-1], self._heading, self._speed, self._box
+            )
             self._times.append(time)
             self._points.append(point)
         segment = bisect.bisect_right(self._times, t) - 1
         low = max(segment - 1, 0)
-        times = np.array(self._times[low:segment + 3], dtype=np.float64)
-        centre = hermite(times, np.stack(self._points[low:segment + 3]), np.array([t], dtype=np.float64))[0]
+        times = np.array(self._times[low : segment + 3], dtype=np.float64)
+        centre = hermite(times, np.stack(self._points[low : segment + 3]), np.array([t], dtype=np.float64))[0]
         if low > 0:  # forget the keys behind: however long the video, a path holds a few
             del self._times[:low], self._points[:low]
             self._from_start = False
@@ -126,8 +151,9 @@ def inward(edge: int) -> float:
     return (0.0, math.pi, math.pi / 2, -math.pi / 2)[edge]
 
 
-def plan_path(rng: np.random.Generator, spec: SyntheticSpec, start: int, radius: float, reach: float,
-               leave: bool, from_edge: bool) -> tuple[np.ndarray, tuple[int, int] | None]:
+def plan_path(
+    rng: np.random.Generator, spec: SyntheticSpec, start: int, radius: float, reach: float, leave: bool, from_edge: bool
+) -> tuple[np.ndarray, tuple[int, int] | None]:
     """Centres (T, 2) from frame ``start`` on, and the stretch spent outside the frame if it leaves."""
     width, height, last = spec.width, spec.height, spec.frames - 1
     unit = min(width, height) / 256.0
@@ -152,8 +178,12 @@ def plan_path(rng: np.random.Generator, spec: SyntheticSpec, start: int, radius:
         else:
             low_x, high_x = radius, width - 1 - radius
             low_y, high_y = radius, height - 1 - radius
-            first = np.array([rng.uniform(low_x, high_x) if high_x > low_x else (width - 1) / 2,
-                              rng.uniform(low_y, high_y) if high_y > low_y else (height - 1) / 2])
+            first = np.array(
+                [
+                    rng.uniform(low_x, high_x) if high_x > low_x else (width - 1) / 2,
+                    rng.uniform(low_y, high_y) if high_y > low_y else (height - 1) / 2,
+                ]
+            )
             heading = rng.uniform(-np.pi, np.pi)
         keys = wander(rng, first, heading, start, last, speed, box)
     times = np.array([k[0] for k in keys], dtype=np.float64)
@@ -163,9 +193,17 @@ def plan_path(rng: np.random.Generator, spec: SyntheticSpec, start: int, radius:
     return centres, gone
 
 
-def _plan_exit(rng: np.random.Generator, spec: SyntheticSpec, start: int, radius: float, reach: float,
-               speed: float, edge: int, along_edge: Callable[[], float], box: tuple[float, float, float, float]
-               ) -> tuple[list[tuple[int, np.ndarray]], tuple[int, int]] | None:
+def _plan_exit(
+    rng: np.random.Generator,
+    spec: SyntheticSpec,
+    start: int,
+    radius: float,
+    reach: float,
+    speed: float,
+    edge: int,
+    along_edge: Callable[[], float],
+    box: tuple[float, float, float, float],
+) -> tuple[list[tuple[int, np.ndarray]], tuple[int, int]] | None:
     """Key points for an object that starts near ``edge``, leaves through it, stays out a few
     frames and comes back; None when the video is too short for it at a moderate speed."""
     width, height, last = spec.width, spec.height, spec.frames - 1

@@ -46,10 +46,14 @@ def make_contour(rng: np.random.Generator, kind: str, radius: float) -> np.ndarr
 def make_wobble(rng: np.random.Generator, deform: float) -> np.ndarray:
     """The contour's wobble (:attr:`Sprite.wobble`): harmonics 2, 3 and 4, their amplitudes
     (scaled by ``deform``), phases and angular speeds."""
-    return np.stack([np.array([2.0, 3.0, 4.0]),
-                     rng.uniform(0.015, 0.05, 3) * deform,
-                     rng.uniform(0, 2 * np.pi, 3),
-                     rng.uniform(0.15, 0.4, 3) * rng.choice([-1.0, 1.0], 3)])
+    return np.stack(
+        [
+            np.array([2.0, 3.0, 4.0]),
+            rng.uniform(0.015, 0.05, 3) * deform,
+            rng.uniform(0, 2 * np.pi, 3),
+            rng.uniform(0.15, 0.4, 3) * rng.choice([-1.0, 1.0], 3),
+        ]
+    )
 
 
 @dataclass
@@ -66,8 +70,10 @@ class Sprite:
 
     def contour_at(self, t: int) -> np.ndarray:
         k, amp, phase, rate = self.wobble
-        bend = (amp[:, None] * np.sin(k[:, None] * CONTOUR_ANGLES[None, :] + phase[:, None]
-                                      + rate[:, None] * (t - self.start))).sum(axis=0)
+        bend = (
+            amp[:, None]
+            * np.sin(k[:, None] * CONTOUR_ANGLES[None, :] + phase[:, None] + rate[:, None] * (t - self.start))
+        ).sum(axis=0)
         return self.contour * (1.0 + bend.astype(np.float32))
 
     def pose(self, t: int) -> tuple[float, float, float, float]:

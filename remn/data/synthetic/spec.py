@@ -59,15 +59,18 @@ class SyntheticSpec:
             value = tuple(int(v) for v in value)
             object.__setattr__(self, name, value)
             if len(value) != 2 or value[0] > value[1] or value[0] < 0:
-                raise ValueError(f"SyntheticSpec.{name} must be an inclusive range (low, high) with "
-                                 f"0 <= low <= high, got {value}")
+                raise ValueError(
+                    f"SyntheticSpec.{name} must be an inclusive range (low, high) with 0 <= low <= high, got {value}"
+                )
         if self.objects[0] < 1 or self.objects[1] > 255:
             raise ValueError(f"SyntheticSpec.objects must lie in 1..255, got {self.objects}")
         if self.frames < 1:
             raise ValueError(f"SyntheticSpec.frames must be at least 1, got {self.frames}")
         if self.height < 16 or self.width < 16:
-            raise ValueError(f"SyntheticSpec.height and .width must be at least 16 pixels, got "
-                             f"height={self.height}, width={self.width}")
+            raise ValueError(
+                f"SyntheticSpec.height and .width must be at least 16 pixels, got "
+                f"height={self.height}, width={self.width}"
+            )
         for name in ("enter_late", "leave"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticSpec.{name} is a probability, got {getattr(self, name)}")
@@ -95,10 +98,11 @@ def layout_spec(layout: str, spec: SyntheticSpec | None = None, **changes) -> Sy
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if spec is None:
-        defaults = {"davis": {},
-                    "youtube": {"objects": (2, 3), "enter_late": 0.75, "entry_stride": YOUTUBE_STRIDE,
-                                "id_style": "sparse"},
-                    "generic": {"enter_late": 0.5}}[layout]
+        defaults = {
+            "davis": {},
+            "youtube": {"objects": (2, 3), "enter_late": 0.75, "entry_stride": YOUTUBE_STRIDE, "id_style": "sparse"},
+            "generic": {"enter_late": 0.5},
+        }[layout]
         spec = SyntheticSpec(**defaults)
     spec = replace(spec, **changes) if changes else spec
     if layout == "davis":
@@ -143,4 +147,3 @@ def video_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for video ``index`` of a dataset made from ``seed``: independent of
     how many videos there are and of which worker makes it."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-

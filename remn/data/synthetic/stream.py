@@ -76,29 +76,46 @@ class SyntheticStream:
         GenerationError: no placement in :data:`MAX_ATTEMPTS` tries shows every object in frame 0.
     """
 
-    def __init__(self, seed: int | np.random.SeedSequence = 0, frames: int | None = None, height: int | None = None,
-                 width: int | None = None, *, spec: SyntheticSpec | None = None, **knobs) -> None:
+    def __init__(
+        self,
+        seed: int | np.random.SeedSequence = 0,
+        frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        *,
+        spec: SyntheticSpec | None = None,
+        **knobs,
+    ) -> None:
         spec = spec if spec is not None else STREAM_SPEC
-        sizes = {name: value for name, value in (("frames", frames), ("height", height), ("width", width))
-                 if value is not None}
+        sizes = {
+            name: value
+            for name, value in (("frames", frames), ("height", height), ("width", width))
+            if value is not None
+        }
         if sizes or knobs:
             unknown = sorted(set(knobs) - set(SyntheticSpec.__dataclass_fields__))
             if unknown:
-                raise TypeError(f"SyntheticStream got unknown options {unknown}; valid ones are the fields of "
-                                f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}")
+                raise TypeError(
+                    f"SyntheticStream got unknown options {unknown}; valid ones are the fields of "
+                    f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}"
+                )
             spec = replace(spec, **sizes, **knobs)
         if spec.enter_late or spec.leave:
-            raise ValueError(f"SyntheticStream has no late entries and no exits: set enter_late=0 and leave=0 "
-                             f"(got enter_late={spec.enter_late}, leave={spec.leave})")
+            raise ValueError(
+                f"SyntheticStream has no late entries and no exits: set enter_late=0 and leave=0 "
+                f"(got enter_late={spec.enter_late}, leave={spec.leave})"
+            )
         self.spec = spec
         self.seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         for attempt in range(MAX_ATTEMPTS):
             if self._plan(attempt):
                 return
-        raise GenerationError(f"could not place the objects visibly in frame 0 in {MAX_ATTEMPTS} tries "
-                              f"({spec.objects[0]} to {spec.objects[1]} objects and {spec.distractors[0]} to "
-                              f"{spec.distractors[1]} distractors in {spec.height}x{spec.width} frames); use larger "
-                              "frames or fewer objects and distractors")
+        raise GenerationError(
+            f"could not place the objects visibly in frame 0 in {MAX_ATTEMPTS} tries "
+            f"({spec.objects[0]} to {spec.objects[1]} objects and {spec.distractors[0]} to "
+            f"{spec.distractors[1]} distractors in {spec.height}x{spec.width} frames); use larger "
+            "frames or fewer objects and distractors"
+        )
 
     # ------------------------------------------------------------------ planning
     def _child(self, *key: int) -> np.random.SeedSequence:
@@ -109,8 +126,9 @@ class SyntheticStream:
         spec = self.spec
         rng = np.random.default_rng(self._child(_SCENE, attempt))
         ids, n_distractors = cast(rng, spec)
-        self.background = paint(rng, background_look(rng), spec.height, spec.width,
-                                feature=min(spec.height, spec.width))
+        self.background = paint(
+            rng, background_look(rng), spec.height, spec.width, feature=min(spec.height, spec.width)
+        )
         first_hue = rng.random()
         objects = []
         for index, object_id in enumerate(ids):
@@ -141,8 +159,9 @@ class SyntheticStream:
                 return False
         return True
 
-    def _layer(self, rng: np.random.Generator, key: int, look, path_seed: np.random.SeedSequence,
-               radius: float | None = None) -> _StreamLayer:
+    def _layer(
+        self, rng: np.random.Generator, key: int, look, path_seed: np.random.SeedSequence, radius: float | None = None
+    ) -> _StreamLayer:
         spec = self.spec
         width, height = spec.width, spec.height
         unit = min(width, height)
@@ -157,14 +176,35 @@ class SyntheticStream:
         breathe = (rng.uniform(0.0, 0.15), rng.uniform(25, 60), rng.uniform(0, 2 * np.pi))
         wobble = make_wobble(rng, spec.deform)
         low_x, high_x, low_y, high_y = radius, width - 1 - radius, radius, height - 1 - radius
-        start = np.array([rng.uniform(low_x, high_x) if high_x > low_x else (width - 1) / 2,
-                          rng.uniform(low_y, high_y) if high_y > low_y else (height - 1) / 2])
+        start = np.array(
+            [
+                rng.uniform(low_x, high_x) if high_x > low_x else (width - 1) / 2,
+                rng.uniform(low_y, high_y) if high_y > low_y else (height - 1) / 2,
+            ]
+        )
         speed = spec.speed * unit / 256.0 * rng.uniform(0.5, 1.2)
         margin = 0.5 * radius
-        path = Wander(path_seed, start, rng.uniform(-np.pi, np.pi), speed,
-                      (margin, width - 1 - margin, margin, height - 1 - margin))
-        return _StreamLayer(key=key, shape=shape, look=look, contour=contour, texture=texture, start=0, wobble=wobble,
-                            path=path, angle=angle, spin=spin, sway=sway, breathe=breathe)
+        path = Wander(
+            path_seed,
+            start,
+            rng.uniform(-np.pi, np.pi),
+            speed,
+            (margin, width - 1 - margin, margin, height - 1 - margin),
+        )
+        return _StreamLayer(
+            key=key,
+            shape=shape,
+            look=look,
+            contour=contour,
+            texture=texture,
+            start=0,
+            wobble=wobble,
+            path=path,
+            angle=angle,
+            spin=spin,
+            sway=sway,
+            breathe=breathe,
+        )
 
     # ------------------------------------------------------------------ frames
     def __len__(self) -> int:
