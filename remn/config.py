@@ -265,6 +265,9 @@ class TrainConfig:
     """Folder holding one sub-folder per run (``<run_dir>/<name>``)."""
     log_every: int = 100
     """Iterations between tensorboard scalars."""
+    progress_every: int = 0
+    """Iterations between the plain progress lines printed when stderr is not a terminal (a
+    terminal gets a tqdm bar); 0 = a twentieth of the stage (about 20 lines per stage)."""
     image_every: int = 800
     """Iterations between tensorboard images (frames, ground truth, predictions)."""
     save_every: int = 5_000
@@ -340,6 +343,8 @@ def _train_problems(cfg: REMNConfig) -> list[str]:
             problems.append(f"train.{key}={getattr(train, key)} must be at least 1")
     if train.num_workers < 0:
         problems.append(f"train.num_workers={train.num_workers} must be >= 0")
+    if train.progress_every < 0:
+        problems.append(f"train.progress_every={train.progress_every} must be >= 0 (0: about 20 lines per stage)")
     if not train.clip_grad_norm >= 0:
         problems.append(f"train.clip_grad_norm={train.clip_grad_norm} must be >= 0 (0: no clipping)")
     if train.weight_decay < 0 or not 0 < train.lr_gamma <= 1:

@@ -325,6 +325,41 @@ def test_the_trainer_steps_with_clipped_gradients(tmp_path):
     assert len(seen) == 1 and seen[0] <= 1e-3 * (1 + 1e-4)
 
 
+def test_progress_lines_when_stderr_is_not_a_terminal_and_none_with_no_progress(tmp_path, capsys):
+    cfg = _config(tmp_path, "train.main.iterations=3", "train.main.batch_size=1", "train.progress_every=2", *_FROZEN)
+    Trainer(cfg, FakeSource(count=1), tmp_path / "on", progress=True).run()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("main ")]
+    assert [line.split(" |")[0] for line in lines] == ["main 2/3", "main 3/3"], err  # every 2 and the last
+    assert all(" it/s | ETA " in line and " | loss " in line and " | IoU 0." in line for line in lines), lines
+    assert "\r" not in err  # no tqdm bar in a log
+    Trainer(cfg, FakeSource(count=1), tmp_path / "off", progress=False).run()
+    assert "main " not in capsys.readouterr().err
+
+
+def test_progress_defaults_to_about_twenty_lines_and_uses_a_bar_on_a_terminal(tmp_path):
+    import io
+
+    from remn.training.monitor import StageProgress
+
+    assert StageProgress("main", 600, 0, True, 0, io.StringIO()).every == 30
+    assert StageProgress("main", 7, 0, True, 0, io.StringIO()).every == 1
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = StageProgress("main", 4, 0, True, 1, stream)
+    for iteration in range(1, 5):
+        progress.update(iteration, {"loss/total": 1.0, "iou": 0.5})
+    progress.postfix({"loss/total": 1.0, "iou": 0.5, "lr": 1e-5})
+    progress.close()
+    assert "main 1/4 |" not in stream.getvalue() and "4/4" in stream.getvalue() and "iou=0.500" in stream.getvalue()
+    with pytest.raises(ConfigError, match="train.progress_every=-1 must be >= 0"):
+        _config(tmp_path, "train.progress_every=-1")
+
+
 def test_an_unknown_lr_multiplier_prefix_is_refused_before_the_run_folder_is_written(tmp_path):
     cfg = _config(tmp_path, "train.main.lr_multipliers.fmr=2")
     with pytest.raises(TrainingError, match=r"train.main.lr_multipliers names \['fmr'\], which is no module"):

@@ -2,12 +2,16 @@
 
 :class:`TrainLogger` prints messages (above the progress bar) and appends them to ``train.log``,
 and writes tensorboard events to ``tensorboard/`` of the run folder; only the main process writes.
+:class:`StageProgress` shows a stage's progress: a tqdm bar on a terminal, plain lines otherwise.
 :func:`clip_image` draws one training clip (frames, ground truth, prediction) for tensorboard.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import time
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -17,7 +21,7 @@ from tqdm import tqdm
 from ..data.masks import DAVIS_PALETTE
 from .run_folder import RunFolder
 
-__all__ = ["TrainLogger", "clip_image"]
+__all__ = ["StageProgress", "TrainLogger", "clip_image"]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,6 +60,66 @@ def clip_image(rgb: Tensor, gt: Tensor, probs: list[Tensor]) -> Tensor:
 
     rows = [frames, overlay(gt_labels), overlay(pred_labels)]
     return torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
+
+
+class StageProgress:
+    """A stage's progress on the main process: a tqdm bar when ``stream`` is a terminal, else a
+    plain line every ``every`` iterations and at the last one (logs, pipes, ``nohup``).
+
+    A line reads ``<stage> <iteration>/<total> | <rate> it/s | ETA <time> | loss <l> | IoU <i>``;
+    the rate counts this launch's iterations of the stage, loss and IoU are this process's means
+    over the iterations since the previous line.
+
+    Args:
+        stage: the stage's name.
+        total: the stage's iterations.
+        initial: the iteration the stage starts from (on resume).
+        enabled: show anything (``--no-progress`` and processes other than rank 0: False).
+        every: iterations between lines; 0 = a twentieth of the stage (about 20 lines).
+        stream: where it goes (default: ``sys.stderr`` at construction).
+    """
+
+    def __init__(
+        self, stage: str, total: int, initial: int, enabled: bool, every: int = 0, stream: TextIO | None = None
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        terminal = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lines = enabled and not terminal
+        self.stage, self.total, self.initial = stage, total, initial
+        self.every = every if every > 0 else max(1, math.ceil(total / 20))
+        self.bar = tqdm(
+            total=total, initial=initial, desc=stage, dynamic_ncols=True, disable=not terminal, file=self.stream
+        )
+        self.started = time.perf_counter()
+        self._window: list[tuple[float, float | None]] = []
+
+    def update(self, iteration: int, values: dict[str, float]) -> None:
+        """After the step that reached ``iteration``; ``values``: that step's ``loss/total`` and ``iou``."""
+        self.bar.update(1)
+        if not self.lines:
+            return
+        self._window.append((values["loss/total"], values.get("iou")))
+        if iteration % self.every != 0 and iteration != self.total:
+            return
+        elapsed = max(1e-9, time.perf_counter() - self.started)
+        rate = (iteration - self.initial) / elapsed
+        eta = tqdm.format_interval((self.total - iteration) / rate) if rate > 0 else "?"
+        loss = sum(v[0] for v in self._window) / len(self._window)
+        ious = [v[1] for v in self._window if v[1] is not None]
+        iou = f"{sum(ious) / len(ious):.3f}" if ious else "-"
+        self._window = []
+        print(
+            f"{self.stage} {iteration}/{self.total} | {rate:.2f} it/s | ETA {eta} | loss {loss:.4f} | IoU {iou}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def postfix(self, values: dict[str, float]) -> None:
+        """The bar's loss, IoU and learning rate (every ``train.log_every`` iterations)."""
+        self.bar.set_postfix(loss=f"{values['loss/total']:.4f}", iou=f"{values['iou']:.3f}", lr=f"{values['lr']:.2g}")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class TrainLogger:

@@ -35,7 +35,6 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from ..config import REMNConfig, StageConfig
 from ..data.sample import batch_names, batch_problems
@@ -63,7 +62,7 @@ from .distributed import (
 )
 from .errors import NonFiniteLossError, TrainingError
 from .loss import bootstrap_fraction, clip_segmentation_loss, mask_iou
-from .monitor import TrainLogger, clip_image
+from .monitor import StageProgress, TrainLogger, clip_image
 from .optim import (
     check_lr_multipliers,
     clip_gradients,
@@ -122,7 +121,8 @@ class Trainer:
         ctx: the process group (default: one process on ``runtime.device``).
         resume: continue from ``checkpoints/latest.pt``.
         load_weights: initial network weights (REMN or STCN file); not with ``resume``.
-        progress: show a tqdm bar (rank 0).
+        progress: show the progress (rank 0): a tqdm bar on a terminal, else a line every
+            ``train.progress_every`` iterations (:class:`~remn.training.monitor.StageProgress`).
         argv: the command line (``sys.argv``), recorded in ``run.json`` and used for the
             command that continues the run after an interruption.
     """
@@ -413,7 +413,7 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ logging
-    def _log(self, window: list[StepResult], started: float, bar: tqdm | None) -> None:
+    def _log(self, window: list[StepResult], started: float, bar: StageProgress | None) -> None:
         keys = sorted({k for r in window for k in r.values})
         values = {
             k: sum(r.values.get(k, 0.0) for r in window) / max(1, sum(k in r.values for r in window)) for k in keys
@@ -443,7 +443,7 @@ class Trainer:
             )
         self.history.append({"stage": self.stage_name, "iteration": self.iteration, "global_step": step, **values})
         if bar is not None:
-            bar.set_postfix(loss=f"{values['loss/total']:.4f}", iou=f"{values['iou']:.3f}", lr=f"{values['lr']:.2g}")
+            bar.postfix(values)
 
     # ------------------------------------------------------------------ loop
     def run(self, stop_after: int | None = None, catch_signals: bool = True) -> TrainSummary:
@@ -585,12 +585,12 @@ class Trainer:
     def _train_stage(self, stop_after: int | None) -> bool:
         """Iterate to the end of the stage (True) or until ``stop_after`` (False)."""
         stage, cfg = self.stage, self.train_cfg
-        bar = tqdm(
-            total=stage.iterations,
-            initial=self.iteration,
-            desc=self.stage_name,
-            dynamic_ncols=True,
-            disable=not (self.progress and self.ctx.is_main),
+        bar = StageProgress(
+            self.stage_name,
+            stage.iterations,
+            self.iteration,
+            self.progress and self.ctx.is_main,
+            cfg.progress_every,
         )
         window: list[StepResult] = []
         started = time.perf_counter()
@@ -602,8 +602,8 @@ class Trainer:
                 result = self.train_step(micro, keep_picture=want_picture and self.ctx.is_main)
                 self._launch_iterations += 1
                 window.append(result)
-                bar.update(1)
                 it = self.iteration
+                bar.update(it, result.values)
                 for epoch, skip in self.stream.skip_changes[skips_logged:]:
                     self.logger.message(f"{self.stage_name}: max_skip {skip} from epoch {epoch}")
                 skips_logged = len(self.stream.skip_changes)
