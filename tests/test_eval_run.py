@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -115,6 +116,19 @@ def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
     timing = json.loads((out / "timing.json").read_text())
     assert set(timing["videos"]) == set(meta) and timing["frames"] == 32
     assert all(v["bank_size"] for v in timing["videos"].values())
+
+
+def test_one_progress_line_per_video_when_stderr_is_not_a_terminal(youtube_set, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
+    assert eval_script.main(args) == 0  # progress on; capsys's stderr is not a terminal
+    err = capsys.readouterr().err
+    lines = re.findall(r"^youtube2019-valid (\d)/2: (\S+) (\d+) frames, [\d.]+ FPS$", err, flags=re.M)
+    timing = json.loads((out / "timing.json").read_text())["videos"]
+    assert [(i, name, int(n)) for i, name, n in lines] == [
+        (str(i), name, v["frames"]) for i, (name, v) in enumerate(timing.items(), 1)
+    ], err
+    assert "\r" not in err and "frame/s" not in err  # no tqdm bars in a log
 
 
 def _interrupt_at_video(monkeypatch, number: int) -> None:

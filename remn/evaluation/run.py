@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -196,8 +197,9 @@ def run_benchmark(
     if timing_path.is_file():
         per_video = (_read_state(timing_path) or {}).get("videos", {})
     warmed = False
-    bar = tqdm(dataset.videos, desc=f"{spec.name}", unit="video", disable=not progress)
-    for name in bar:
+    terminal = progress and sys.stderr.isatty()  # a bar on a terminal, else one line per video (logs, pipes)
+    bar = tqdm(dataset.videos, desc=f"{spec.name}", unit="video", disable=not terminal)
+    for index, name in enumerate(bar, 1):
         final = _video_folder(spec, staging, name)
         if final.is_dir() and name in per_video:
             continue  # written by an earlier, interrupted run
@@ -212,7 +214,9 @@ def run_benchmark(
         bank_sizes: list[tuple[int, int]] = []
         steps = video.num_steps
         sample_every = max(1, steps // 500)
+        frame_bar = tqdm(total=steps, desc=name, unit="frame", leave=False, disable=not terminal)
         for done in segment_video(core, video, steps):
+            frame_bar.update(1)
             seconds += done.seconds
             objects.update(done.ids)
             position = done.frame.position
@@ -220,6 +224,7 @@ def run_benchmark(
                 bank_sizes.append((position, len(core.bank)))
             if done.labels is not None:
                 video.save_output(video_staging, done.frame, done.labels)
+        frame_bar.close()
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
             shutil.rmtree(final)
@@ -234,6 +239,13 @@ def run_benchmark(
         with signals_held():  # the video's folder and its timing go in together (a resume trusts both)
             os.replace(video_staging, final)
             _write_timing(timing_path, per_video, cfg, device, spec)
+        if progress and not terminal:
+            fps = f"{steps / seconds:.1f}" if seconds > 0 else "-"
+            print(
+                f"{spec.name} {index}/{len(dataset.videos)}: {name} {steps} frames, {fps} FPS",
+                file=sys.stderr,
+                flush=True,
+            )
     if partial_root.exists():
         shutil.rmtree(partial_root)
     timing = _write_timing(timing_path, per_video, cfg, device, spec)
