@@ -5,6 +5,8 @@
 3. evaluates it on the held-out videos (eval.py, the DAVIS 2017 protocol) and prints J&F
    next to the copy-the-first-mask baseline;
 4. segments one held-out video with `remn segment --overlay` and writes its overlay video.
+Training and evaluation print progress lines; the last lines name runs/demo/report.html (the
+evaluation report) and runs/demo/overlay/overlay.mp4 (H.264).
 
 Everything goes to runs/demo/. Options are those of scripts/learning_check.py.
 """

@@ -7,7 +7,10 @@ Steps (each printed with its time):
 1. generate a training set and a held-out set (different seeds, DAVIS 2017 layout);
 2. ``train.py --config configs/demo.yaml`` on the training set;
 3. ``eval.py --benchmark davis2017-val`` on the held-out set with the trained weights;
-4. the baseline: every frame predicted as the first frame's mask, scored the same way.
+4. the baseline: every frame predicted as the first frame's mask, scored the same way;
+5. ``<work>/report.html`` (remn/evaluation/report.py): the model's scores, worst frames and the baseline.
+Training prints a progress line every ``train.progress_every`` iterations (stderr is not a terminal
+here), evaluation one per video.
 Exit status 0 when the trained model beats the baseline by at least ``--margin`` J&F points.
 """
 
@@ -79,6 +82,40 @@ def global_jf(folder: Path, split: str) -> dict[str, float]:
     return {k: float(v) for k, v in row.items()}
 
 
+def write_demo_report(
+    work: Path,
+    heldout_root: Path,
+    model_out: Path,
+    model: dict[str, float],
+    baseline: dict[str, float],
+    lead: float,
+    weights: Path,
+    timing: dict,
+) -> Path:
+    """``work/report.html``: the trained model's scores on the held-out videos (remn/evaluation/report.py),
+    with the baseline and the lead in its summary."""
+    from remn.evaluation.report import write_report
+    from remn.evaluation.score import score_folders
+
+    gt = heldout_root / "Annotations" / "480p"
+    result = score_folders(gt, model_out, progress=False)
+    return write_report(
+        work,
+        result,
+        title="REMN demo: held-out generated videos",
+        gt_root=gt,
+        pred_root=model_out,
+        images=heldout_root / "JPEGImages" / "480p",
+        timing=timing,
+        summary={
+            "model J&F": f"{100 * model['J&F-Mean']:.1f}",
+            "copy the first mask J&F": f"{100 * baseline['J&F-Mean']:.1f}",
+            "lead over the baseline": f"{lead:+.1f} J&F points",
+            "weights": str(weights),
+        },
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "learning_check", help="working folder")
@@ -117,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
             args.config,
             "--run-name",
             run_name,
-            "--no-progress",
             f"data.synthetic_root={train_root}",
             f"train.run_dir={runs}",
             *args.overrides,
@@ -145,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
             "--checkpoint",
             str(weights),
             "--overwrite",
-            "--quiet",
             "--config",
             args.config,
             f"inference.size={cfg.inference.size}",
@@ -194,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "overrides": args.overrides,
     }
     (work / "learning_check.json").write_text(json.dumps(summary, indent=1))
+    report = write_demo_report(work, heldout_root, model_out, model, baseline, lead, weights, timing)
+    outputs = [f"report: {report}"]
 
     if args.overlay:
         video = sorted((heldout_root / "JPEGImages" / "480p").iterdir())[0]
@@ -223,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             ],
             "overlay",
         )
-        print(f"overlay video: {overlay_out / 'overlay.mp4'}")
+        outputs.append(f"overlay video (H.264): {overlay_out / 'overlay.mp4'}")
+    print("\n".join(outputs))
     return 0 if lead >= args.margin else 1
 
 

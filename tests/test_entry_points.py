@@ -49,3 +49,7 @@ def test_demo_pipeline_at_a_tiny_size(tmp_path):
     assert 0 <= summary["model"]["J&F-Mean"] <= 1 and 0 <= summary["baseline"]["J&F-Mean"] <= 1
     assert (work / "overlay" / "overlay.mp4").is_file()
     assert len(list((work / "overlay" / "masks").iterdir())) == 6
+    assert (work / "report.html").is_file() and f"report: {work / 'report.html'}" in result.stdout
+    assert f"overlay video (H.264): {work / 'overlay' / 'overlay.mp4'}" in result.stdout
+    assert "synthetic 1/2 | " in result.stderr and "synthetic 2/2 | " in result.stderr  # piped: progress lines
+    assert "davis2017-val 1/2: " in result.stderr and " frames, " in result.stderr  # one line per held-out video
