@@ -28,6 +28,7 @@ COMMANDS = {
     "score": ("remn.cli.score", "score predicted masks against ground truth (DAVIS protocol)"),
     "check": ("remn.cli.check", "check a dataset folder before a long run"),
     "generate": ("remn.cli.generate", "write a procedurally generated dataset (DAVIS, YouTube-VOS, generic)"),
+    "reproduce": ("remn.cli.reproduce", "reproduce the paper's Tables I-IV: data, training, evaluation, tables"),
 }
 """Subcommand -> (module with ``main(argv) -> int``, one line of help)."""
 
