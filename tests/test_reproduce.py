@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 from remn.config import load_config
@@ -194,7 +193,8 @@ def _fake_outputs(plan) -> None:
         videos = {"v1": {"frames": frames, "fps": 20.0 + number, "bank_size": [[0, 1], [frames - 1, 8]]}}
         (run / "timing.json").write_text(json.dumps({"fps": 20.0 + number, "device": "GPU", "precision": "fp32",
                                                      "videos": videos}))
-        split = {"davis2017-val": "val", "long-time": "long-time", "long-time-x3": "long-time-x3"}.get(entry["benchmark"])
+        splits = {"davis2017-val": "val", "long-time": "long-time", "long-time-x3": "long-time-x3"}
+        split = splits.get(entry["benchmark"])
         if split:
             (run / f"global_results-{split}.csv").write_text(
                 "J&F-Mean,J-Mean,J-Recall,J-Decay,F-Mean,F-Recall,F-Decay\n0.800,0.780,0.9,0.1,0.820,0.9,0.1\n")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,8 +201,8 @@ class _Builder:
         return self.out / name
 
     def identity(self, words: list[str]) -> list[str]:
-        out = str(self.out)
-        return [w.replace(out, "{out}") for w in words]
+        out = re.compile(re.escape(str(self.out)) + r"(?=/|$)")
+        return [out.sub("{out}", w) for w in words]
 
     def remn(self, *words: str) -> list[str]:
         return [self.o.python, "-m", "remn", *words]

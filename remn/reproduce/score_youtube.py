@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -37,12 +36,12 @@ SPLIT = "youtube"
 
 def _score(gt: Path, pred: Path, out: Path) -> dict[str, tuple[float, float]]:
     """``remn score`` over the per-object folders: sequence -> (J-Mean, F-Mean)."""
-    command = [sys.executable, "-m", "remn", "score", "--gt", str(gt), "--pred", str(pred), "--out", str(out),
-               "--split", SPLIT, "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise REMNError(f"remn score of the per-object folders failed: {lines[-1] if lines else result.returncode}")
+    from remn.cli.score import main as score
+
+    words = ["--gt", str(gt), "--pred", str(pred), "--out", str(out), "--split", SPLIT, "--quiet"]
+    status = score(words)  # prints its own error line
+    if status != 0:
+        raise REMNError(f"remn score {' '.join(words)} failed (exit status {status}); see the line above")
     scores = {}
     with open(out / f"per-sequence_results-{SPLIT}.csv", newline="") as handle:
         for row in csv.DictReader(handle):
