@@ -243,8 +243,8 @@ def run_plan(plan: Plan, jobs: int = 1, echo: Callable[[str], None] = print) -> 
         tail = _tail(job.folder / LOG)
         if tail:
             echo(f"--- last lines of {job.folder / LOG}:\n{tail}\n---")
-        status = (f"exit status {code}" if code > 0 else f"signal {-code}" if code < 0
-                  else f"it wrote no {', '.join(absent)}")
+        status = ({130: "interrupted by SIGINT", 143: "interrupted by SIGTERM"}.get(code, f"exit status {code}")
+                  if code > 0 else f"signal {-code}" if code < 0 else f"it wrote no {', '.join(absent)}")
         raise REMNError(f"step {job.step.name} failed ({status}); its log: {job.folder / LOG}; the steps finished "
                         "so far are kept: give the same command again to continue after fixing the cause")
     return summary
