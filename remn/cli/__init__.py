@@ -49,6 +49,7 @@ COMMANDS = {
     "check": ("remn.cli.check", "check a dataset folder before a long run"),
     "generate": ("remn.cli.generate", "write a procedurally generated dataset (DAVIS, YouTube-VOS, generic)"),
     "benchmark": ("remn.cli.benchmark", "speed and memory of REMN, STCN mode and the ablations (docs/benchmarks.md)"),
+    "reproduce": ("remn.cli.reproduce", "reproduce the paper's Tables I-IV: data, training, evaluation, tables"),
 }
 """Subcommand -> (module with ``main(argv) -> int``, one line of help)."""
 
