@@ -82,3 +82,16 @@ def test_the_graph_sees_relative_absolute_and_function_level_imports():
 def test_no_import_cycle_inside_remn():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_module_over_600_lines_unless_its_docstring_says_why():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 600 and "Why one module of more than 600 lines" not in (
+            ast.get_docstring(ast.parse(text)) or ""
+        ):
+            long.append(str(path))
+    assert not long, f"modules over 600 lines without a reason in their docstring: {long}"
+    scripts = [p.name for p in (REPO / "scripts").glob("*.py") if len(p.read_text().splitlines()) > 200]
+    assert not scripts, f"scripts over 200 lines: {scripts}"

@@ -6,6 +6,9 @@
   own messages quoted in the error;
 * :class:`H264Writer`: overlay videos in H.264 (yuv420p, mp4) that browsers play; PyAV's
   wheels bundle libx264.
+
+Why one module of more than 600 lines: reading and writing through PyAV share FFmpeg's log
+capture and its error texts; split, each half would need the other's internals.
 """
 
 from __future__ import annotations

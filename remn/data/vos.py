@@ -22,6 +22,9 @@ LVOS               ``<split>/JPEGImages/<video>/00000001.jpg``, ``<split>/Annota
                    is its mask at the first frame of its range (``valid`` ships every frame's
                    ground truth; the other objects of that file are not given)
 =================  ===========================================================================
+
+Why one module of more than 600 lines: every test-time layout side by side, so that how they
+differ (which masks are inputs, which frames get outputs, their names) is read in one place.
 """
 
 from __future__ import annotations

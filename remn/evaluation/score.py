@@ -56,6 +56,10 @@ matched by name)::
 prints the global table and writes the CSV files of :mod:`remn.evaluation.results` to
 ``--out`` (default: the prediction folder). Ground-truth warnings are printed as
 ``warning: ...`` lines. It exits with status 1 and one ``error:`` line on bad input (docs/errors.md).
+
+Why one module of more than 600 lines: the protocol's rules (which objects, void, which frames
+are scored, what is refused) must agree with each other and with davis2017-evaluation; kept
+side by side they are checked against it in one reading.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ Rows (docs/reproduce.md, "Rows"): FRM changes the learned key, so REMN and w/o F
 separately; ASM and RRM off are inference switches on the REMN model; STCN is the w/o-FRM model's
 STCN-recipe weights (before the rrm stage) with ASM and RRM off, plus STCN's released weights when
 given.
+
+Why one module of more than 600 lines: the plan of every scale in one place, so that the scales
+visibly differ only in their numbers (configs/reproduce/).
 """
 
 from __future__ import annotations

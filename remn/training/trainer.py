@@ -17,6 +17,9 @@ and the command that continues the run. Every process checks for a signal at the
 each iteration (one all-reduce of one integer when distributed), so they all stop at the same
 step; ``save_checkpoint`` is collective. A second signal stops at once without saving. The
 previous handlers are restored when ``run`` returns.
+
+Why one module of more than 600 lines: it is the loop alone (stages, a step, checkpoints,
+stopping and resuming); everything it calls lives in its own module (docs/training.md).
 """
 
 from __future__ import annotations
