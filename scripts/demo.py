@@ -8,7 +8,7 @@
 Training and evaluation print progress lines; the last lines name runs/demo/report.html (the
 evaluation report) and runs/demo/overlay/overlay.mp4 (H.264).
 
-Everything goes to runs/demo/. Options are those of scripts/learning_check.py.
+Everything goes to runs/demo/. Options are those of scripts/learning_check.py (remn/demo.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))
 
-from learning_check import main  # noqa: E402
+from remn.demo import main  # noqa: E402
 
 if __name__ == "__main__":
     args = sys.argv[1:]
