@@ -299,6 +299,9 @@ class InferenceConfig:
     cuda_graphs: bool = False
     """Capture each per-frame stage as a CUDA graph per input size and object count and replay
     it (CUDA only; ignored with a warning elsewhere). Off until measured on a GPU."""
+    flip: bool = False
+    """Flip test-time augmentation: each frame and its horizontal mirror are segmented, each with
+    its own memory, and their probabilities averaged (about twice the time)."""
 
 
 @dataclass
