@@ -106,8 +106,9 @@ class RuntimeConfig:
 
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
-    precision: str = "fp32"
-    """``fp32``, ``bf16`` or ``fp16`` (autocast)."""
+    precision: str = "auto"
+    """Inference autocast: ``auto`` (bf16 where the device computes it natively: a CUDA GPU with
+    bf16, a CPU with AVX512-BF16 or AMX; else fp32), ``fp32``, ``bf16`` or ``fp16``."""
     seed: int = 0
     """Seed for torch, numpy and random."""
 
@@ -320,7 +321,7 @@ class REMNConfig:
 
 _CHOICES = {
     "memory.interval_mode": ("absolute", "relative"),
-    "runtime.precision": ("fp32", "bf16", "fp16"),
+    "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
     "inference.compile_backend": ("inductor", "eager", "aot_eager"),
 }
 

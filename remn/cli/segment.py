@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None)
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
     parser.add_argument(
         "--fps", type=_positive_fps, default=None, help="overlay frame rate (default: the input's, or 25)"

@@ -43,7 +43,7 @@ from remn.inference.scores import save_scores as save_scores_file
 from remn.inference.video_loop import segment_video, warm_up
 from remn.model.network import REMN
 from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
-from remn.runtime import PeakMemory
+from remn.runtime import PeakMemory, resolve_precision
 
 __all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
@@ -302,7 +302,7 @@ def _write_timing(
         "fps": frames / seconds if seconds > 0 else None,
         "peak_memory_bytes": peak,
         "peak_memory_kind": kind,
-        "precision": cfg.runtime.precision,
+        "precision": resolve_precision(cfg.runtime.precision, device),  # what ran (``auto`` resolved)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "processing_size": cfg.inference.size,
         "modules": {"frm": cfg.model.frm, "asm": cfg.memory.asm, "rrm": cfg.memory.rrm},

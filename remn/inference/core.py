@@ -52,7 +52,7 @@ from remn.memory import MemoryBank, build_memory_bank
 from remn.model.aggregate import soft_aggregate
 from remn.model.network import REMN, KeyFeatures
 from remn.model.preprocess import normalize_image, pad_divide_by, unpad
-from remn.runtime import autocast, compute_dtype
+from remn.runtime import autocast, compute_dtype, resolve_precision
 
 from .objects import ObjectManager
 
@@ -250,7 +250,7 @@ class InferenceCore:
         self.model = model.eval()
         self.cfg = cfg
         self.device = device or next(model.parameters()).device
-        self.precision = cfg.runtime.precision
+        self.precision = resolve_precision(cfg.runtime.precision, self.device)  # ``auto`` resolved here
         self.compute_dtype = compute_dtype(self.precision)  # the memory keeps keys and values in it
         self.size = cfg.inference.size
         self.channels_last = cfg.inference.channels_last
