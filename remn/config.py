@@ -106,8 +106,9 @@ class RuntimeConfig:
 
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
-    precision: str = "fp32"
-    """``fp32``, ``bf16`` or ``fp16`` (autocast)."""
+    precision: str = "auto"
+    """Inference autocast: ``auto`` (bf16 where the device computes it natively: a CUDA GPU with
+    bf16, a CPU with AVX512-BF16 or AMX; else fp32), ``fp32``, ``bf16`` or ``fp16``."""
     seed: int = 0
     """Seed for torch, numpy and random."""
 
@@ -302,6 +303,9 @@ class InferenceConfig:
     cuda_graphs: bool = False
     """Capture each per-frame stage as a CUDA graph per input size and object count and replay
     it (CUDA only; ignored with a warning elsewhere). Off until measured on a GPU."""
+    flip: bool = False
+    """Flip test-time augmentation: each frame and its horizontal mirror are segmented, each with
+    its own memory, and their probabilities averaged (about twice the time)."""
 
 
 @dataclass
@@ -320,7 +324,7 @@ class REMNConfig:
 
 _CHOICES = {
     "memory.interval_mode": ("absolute", "relative"),
-    "runtime.precision": ("fp32", "bf16", "fp16"),
+    "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
     "inference.compile_backend": ("inductor", "eager", "aot_eager"),
 }
 

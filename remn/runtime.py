@@ -16,6 +16,8 @@ __all__ = [
     "DeviceError",
     "resolve_device",
     "compute_dtype",
+    "resolve_precision",
+    "cpu_has_native_bf16",
     "autocast",
     "seed_everything",
     "PeakMemory",
@@ -71,6 +73,35 @@ def compute_dtype(precision: str) -> torch.dtype:
     if precision not in _DTYPES:
         raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
     return _DTYPES[precision]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: the ``avx512_bf16`` or ``amx_bf16`` flag of
+    Linux's ``/proc/cpuinfo``, else an AMX capability reported by torch."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
+    return "AMX" in capability.upper()
+
+
+def resolve_precision(name: str, device: torch.device | str) -> str:
+    """The inference precision (``runtime.precision``): ``auto`` -> ``bf16`` where ``device``
+    computes it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else ``fp32``;
+    any other name unchanged. Training has its own rule (``train.precision``, remn/training/trainer.py)."""
+    if name != "auto":
+        return name
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
 
 
 def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:

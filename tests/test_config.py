@@ -120,3 +120,26 @@ def test_documented_defaults_equal_the_code():
     for name, value in flat.items():
         shown = str(value).lower() if isinstance(value, bool) else str(value)
         assert rows[name] == shown, f"docs/config.md says {name} = {rows[name]}, the code says {shown}"
+
+
+def test_inference_precision_auto_resolves_by_what_the_device_computes(monkeypatch):
+    import torch
+
+    from remn import runtime
+    from remn.inference import InferenceCore
+    from remn.model import build_model
+
+    assert load_config(REPO / "configs" / "remn.yaml").runtime.precision == "auto"
+    assert load_config(REPO / "configs" / "stcn.yaml").runtime.precision == "auto"
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("fp16", cpu) == "fp16" and runtime.resolve_precision("fp32", "cuda") == "fp32"
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        assert runtime.resolve_precision("auto", cpu) == expected
+        assert InferenceCore(build_model(REMNConfig()), REMNConfig()).precision == expected  # the core's, resolved
+    for bf16, expected in ((True, "bf16"), (False, "fp32")):  # no fp16 fallback at inference (training has one)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        assert runtime.resolve_precision("auto", torch.device("cuda")) == expected
+    assert runtime.resolve_precision("auto", "mps") == "fp32"
+    with pytest.raises(ConfigError, match="runtime.precision"):
+        load_config(None, ["runtime.precision=fast"])

@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from remn.cli import eval as eval_script  # what eval.py runs
@@ -345,3 +346,30 @@ def test_a_soft_input_mask_is_refused_and_read_with_mask_snap(tmp_path, capsys):
     shown = ", ".join(str(v) for v in [0, *expected])
     assert f"snapped to its {len(expected) + 1} main grey levels ({shown})" in capsys.readouterr().err
     assert sorted(read_mask(sorted((out / video.name).iterdir())[0])[1].ids) == expected
+
+
+def test_save_scores_writes_quantised_probabilities_that_agree_with_the_masks(youtube_set, tmp_path):
+    from remn.inference.scores import load_scores
+
+    out = tmp_path / "out"
+    args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
+    assert _eval(*args, "--save-scores") == 0
+    meta = json.loads((youtube_set / "valid" / "meta.json").read_text())["videos"]
+    for name in meta:
+        masks = sorted(p.stem for p in (out / "Annotations" / name).iterdir())
+        assert sorted(p.stem for p in (out / "scores" / name).iterdir()) == masks  # one file per written mask
+        for frame in masks:
+            labels, info = read_mask(out / "Annotations" / name / f"{frame}.png")
+            prob, ids = load_scores(out / "scores" / name / f"{frame}.npz")
+            assert prob.shape == (len(ids), *labels.shape) and set(info.ids) <= set(ids.tolist())
+            full = np.concatenate([1.0 - prob.sum(0, keepdims=True), prob])  # background back in front
+            lookup = np.zeros(256, dtype=np.int64)
+            lookup[ids] = np.arange(1, len(ids) + 1)  # ids in channel order (order of arrival)
+            channel = lookup[labels]
+            picked = np.take_along_axis(full, channel[None], 0)[0]
+            # the mask's object is the most probable up to the rounding (random weights leave near ties)
+            assert (picked >= full.max(0) - (len(ids) + 1) / 255).all()
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        assert all(n.startswith("Annotations/") for n in archive.namelist())  # the scores stay out of it
+    assert _eval(*args, "--save-scores") == 1  # the same run, complete: refused
+    assert _eval(*args, "--overwrite") == 0 and not (out / "scores").exists()  # without the option: none

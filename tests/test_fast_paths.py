@@ -179,7 +179,10 @@ def _segment(model, *overrides: str, fixed_memory: bool = False) -> tuple[np.nda
     only the annotated frame is ever memorised, so a difference in one frame cannot spread to
     the next through the memory."""
     schedule = ["memory.asm=false", "memory.mem_every=1000"] if fixed_memory else ["memory.asm_min_interval=1"]
-    cfg = load_config(REPO / "configs" / "remn.yaml", ["inference.size=-1", *schedule, *overrides])
+    # fp32 unless an override says otherwise: runtime.precision=auto would be bf16 on some CPUs
+    cfg = load_config(
+        REPO / "configs" / "remn.yaml", ["inference.size=-1", "runtime.precision=fp32", *schedule, *overrides]
+    )
     core = InferenceCore(model, cfg)
     images, first = _clip()
     labels, probs = [], []

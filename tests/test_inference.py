@@ -268,3 +268,50 @@ def test_segment_video_times_every_frame_and_labels_with_the_given_ids(remn_mode
     assert all(set(np.unique(d.labels).tolist()) <= given for d in done)
     assert done[0].ids == sorted(given - {0})
     assert np.array_equal(done[0].labels, masks[0])  # the given mask is the output of its frame
+
+
+# --------------------------------------------------------- flip augmentation
+def test_flip_on_a_symmetric_video_is_the_plain_run_symmetrised(remn_model):
+    # a symmetric frame is its own mirror, so both memories stay equal and the output is the plain
+    # prediction averaged with its mirror image: the plain one itself where the network is
+    # mirror-equivariant (random weights are not, so that is what is checked)
+    height, width = 48, 64
+    frames = [np.concatenate([f[:, :32], f[:, :32][:, ::-1]], axis=1) for f in _clip(12, height, width, seed=4)]
+    first = _square(height, width, 14, 22, 20, 3)  # one object across the axis, symmetric itself
+    assert (first == first[:, ::-1]).all() and all((f == f[:, ::-1]).all() for f in frames)
+    plain = InferenceCore(remn_model, _cfg("remn"))
+    flip = InferenceCore(remn_model, _cfg("remn", "inference.flip=true"))
+    for t, frame in enumerate(frames):
+        mask = first if t == 0 else None
+        a, b = plain.step(frame, mask, last=t == 11), flip.step(frame, mask, last=t == 11)
+        torch.testing.assert_close(b, b.flip(-1), atol=1e-4, rtol=0)
+        if t <= 1:  # frame 1 reads only frame 0's given mask in both runs
+            torch.testing.assert_close(b, (a + a.flip(-1)) / 2, atol=1e-4, rtol=0)
+        if t == 0:
+            torch.testing.assert_close(b, a)
+    assert len(flip.mirror.bank) == len(flip.bank) > 1
+
+
+def test_flip_output_is_the_mean_of_the_frame_and_its_mirror(remn_model):
+    from remn.inference.core import average_flipped
+
+    height, width = 48, 64  # multiples of 16 at inference.size=-1: no padding, so mirroring commutes with it
+    frames = _clip(2, height, width, seed=5)
+    first = _square(height, width, 6, 6, 16, 1)
+    _square(height, width, 24, 40, 12, 2, out=first)
+    plain, mirror = InferenceCore(remn_model, _cfg("remn")), InferenceCore(remn_model, _cfg("remn"))
+    flip = InferenceCore(remn_model, _cfg("remn", "inference.flip=true"))
+    outputs = []
+    for t, frame in enumerate(frames):
+        mask = first if t == 0 else None
+        a = plain.step(frame, mask)
+        b = mirror.step(np.ascontiguousarray(frame[:, ::-1]), None if mask is None else mask[:, ::-1].copy())
+        outputs.append((a, b, flip.step(frame, mask)))
+    a, b, c = outputs[1]  # frame 1 reads memories that hold frame 0's given mask, as the plain runs' do
+    torch.testing.assert_close(c, average_flipped(a, b), atol=1e-5, rtol=0)
+    assert (c - a).abs().max() > 1e-3  # the mirror's prediction changed the output
+    torch.testing.assert_close(c.sum(0), torch.ones(height, width), atol=1e-5, rtol=0)
+    x = torch.softmax(torch.randn(3, 4, 5), 0)
+    y = torch.softmax(torch.randn(3, 4, 5), 0)
+    torch.testing.assert_close(average_flipped(x, y), (x + y.flip(-1)) / 2)
+    torch.testing.assert_close(average_flipped(x, x.flip(-1)), x)

@@ -393,3 +393,24 @@ def test_an_anti_aliased_first_mask_is_refused_and_repaired_on_request(mp4, tmp_
     with pytest.raises(SystemExit) as both:  # argparse: the two repairs exclude each other
         segment([*base, "--mask-threshold", "0.5", "--mask-snap", "--overwrite"])
     assert both.value.code == 2
+
+
+def test_save_scores_beside_the_masks(mp4, masks, tmp_path):
+    from remn.inference.scores import load_scores
+
+    out = tmp_path / "out"
+    argv = [str(mp4), "--mask", str(masks["first"]), "--mask-at", f"5:{masks['late']}", "--output", str(out)]
+    assert segment([*argv, "--size", "-1", "--quiet", "--device", "cpu", "--save-scores"]) == 0
+    names = sorted(p.stem for p in (out / "masks").iterdir())
+    assert sorted(p.stem for p in (out / "scores").iterdir()) == names
+    for name in names:
+        labels, _ = read_mask(out / "masks" / f"{name}.png")
+        with np.load(out / "scores" / f"{name}.npz") as data:  # the documented way to read them
+            assert data["scores"].dtype == np.uint8 and data["ids"].dtype == np.int64
+        prob, ids = load_scores(out / "scores" / f"{name}.npz")
+        assert ids.tolist() == ([1, 4] if int(name) >= 5 else [1]) and prob.shape[1:] == (HEIGHT, WIDTH)
+        full = np.concatenate([1.0 - prob.sum(0, keepdims=True), prob])
+        channel = np.select([labels == i for i in ids], list(range(1, len(ids) + 1)), 0)
+        picked = np.take_along_axis(full, channel[None], 0)[0]
+        assert (picked >= full.max(0) - (len(ids) + 1) / 255).all()  # each mask pixel's object wins, up to rounding
+    assert json.loads((out / "segment.json").read_text())["scores"] is True

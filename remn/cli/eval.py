@@ -1,7 +1,7 @@
 """``remn eval`` (also ``python eval.py``): evaluate REMN on a benchmark.
 
     remn eval --benchmark davis2017-val --data-root ../DAVIS/2017/trainval --output out/d17 \
-        [--config remn] [--checkpoint FILE] [--subset FILE] [--overwrite] [key=value ...]
+        [--config remn] [--checkpoint FILE] [--subset FILE] [--overwrite] [--save-scores] [key=value ...]
 
 Benchmarks are entries of configs/benchmarks.yaml (docs/evaluation.md lists them with their
 protocols). Writes masks in the benchmark's layout, timing.json, and with ground truth the
@@ -55,6 +55,11 @@ def build_parser(prog: str = "remn eval") -> argparse.ArgumentParser:
     )
     parser.add_argument("--gt", type=Path, help="ground truth folder <video>/<frame>.png (default: the benchmark's)")
     parser.add_argument("--no-score", action="store_true", help="do not score even if ground truth exists")
+    parser.add_argument(
+        "--save-scores",
+        action="store_true",
+        help="also write each frame's object probabilities, uint8, to scores/<video>/<frame>.npz (docs/evaluation.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_mask_repair_arguments(parser)
     add_config_arguments(parser)
@@ -123,6 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         subset_file=args.subset,
         mask_repair=mask_repair_from_args(args),
+        save_scores=args.save_scores,
     )
     timing = run.timing
     print(

@@ -2,7 +2,7 @@
 per frame and an overlay video out (remn/inference/own_video.py does the work).
 
     remn segment clip.mp4 --mask first.png --output out/ [--mask-at 120:fix.png] [--overlay]
-        [--checkpoint remn.pth] [--size 480] [--device auto|cpu|cuda] [key=value ...]
+        [--save-scores] [--checkpoint remn.pth] [--size 480] [--device auto|cpu|cuda] [key=value ...]
 
 Exit status: 0 done, 1 bad input, weights or output folder, 2 bad arguments or configuration,
 130 Ctrl-C, 143 SIGTERM (docs/errors.md); the earlier results in the output folder survive every
@@ -58,10 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size", type=int, default=None, help="processing size, shorter side (default 480; -1: as is)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None)
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (H.264, plays in browsers)")
     parser.add_argument(
         "--fps", type=_positive_fps, default=None, help="overlay frame rate (default: the input's, or 25)"
+    )
+    parser.add_argument(
+        "--save-scores",
+        action="store_true",
+        help="also write each frame's object probabilities, uint8, to scores/<frame>.npz (docs/segment.md)",
     )
     parser.add_argument("--resize-masks", action="store_true", help="scale masks of another size to the frames")
     add_mask_repair_arguments(parser)
@@ -104,6 +109,7 @@ def job_from_args(args: argparse.Namespace):
         overrides=overrides,
         device=args.device,
         overlay=args.overlay,
+        save_scores=args.save_scores,
         fps=args.fps,
         resize_masks=args.resize_masks,
         repair=mask_repair_from_args(args),

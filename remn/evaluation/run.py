@@ -4,6 +4,8 @@ and score it where ground truth exists. ``eval.py`` is the command-line front en
 Outputs of a run in ``OUTPUT``:
 
 * the masks (``<video>/<frame>.png``, or ``Annotations/<video>/<frame>.png`` for YouTube-VOS);
+* with ``save_scores``: ``scores/<video>/<frame>.npz``, the objects' probabilities of each
+  written frame, quantised (:mod:`remn.inference.scores`);
 * ``timing.json``: frames, objects, seconds of model time, FPS, peak memory, memory bank size
   over time, precision and device, per video and in total;
 * ``run.json``: benchmark, config and checkpoint, so a resume can tell it is the same run;
@@ -37,10 +39,12 @@ from remn.data.video import Video
 from remn.data.vos import VOSDataset, open_dataset
 from remn.evaluation.benchmarks import BenchmarkSpec
 from remn.inference.core import InferenceCore
+from remn.inference.scores import SCORES, quantise
+from remn.inference.scores import save_scores as save_scores_file
 from remn.inference.video_loop import segment_video, warm_up
 from remn.model.network import REMN
 from remn.outputs import OutputError, OutputFolder, atomic_write, atomic_write_text, signals_held
-from remn.runtime import PeakMemory
+from remn.runtime import PeakMemory, resolve_precision
 
 __all__ = ["EvaluationRun", "run_benchmark", "OutputExistsError", "peak_memory_bytes", "COMMAND"]
 
@@ -140,11 +144,13 @@ def run_benchmark(
     warmup: int = 3,
     subset_file: str | Path | None = None,
     mask_repair: MaskRepair | None = None,
+    save_scores: bool = False,
 ) -> EvaluationRun:
     """Evaluate ``model`` on one benchmark (see the module docstring for the outputs).
 
     ``mask_repair``: how to read the given (input) masks that are soft or lossy instead of refusing
-    them; ground truth and predictions are never repaired."""
+    them; ground truth and predictions are never repaired. ``save_scores``: also the quantised
+    probabilities of every written frame, in ``scores/<video>/`` (:mod:`remn.inference.scores`)."""
     output = Path(output)
     data_root = Path(data_root)
     gt = Path(gt_root) if gt_root is not None else (data_root / spec.gt if spec.gt else None)
@@ -182,6 +188,14 @@ def run_benchmark(
         "videos": list(dataset.videos),
         "mask_repair": None if mask_repair is None else repr(mask_repair),
     }
+    if save_scores:  # only then, so that runs recorded before the option still resume
+        state["save_scores"] = True
+        if spec.output != "youtube" and SCORES in dataset.videos:
+            raise DataError(
+                BAD_LAYOUT,
+                f"a video is named {SCORES!r}, the folder --save-scores writes to; rename it or leave the option out",
+                data_root,
+            )
     resume = _resume_or_refuse(folder, state, overwrite)
     videos = _open_videos(dataset, spec, mask_repair)  # every video and given mask checked before any output
     staging = folder.stage(keep=resume)
@@ -201,7 +215,8 @@ def run_benchmark(
     bar = tqdm(dataset.videos, desc=f"{spec.name}", unit="video", disable=not terminal)
     for index, name in enumerate(bar, 1):
         final = _video_folder(spec, staging, name)
-        if final.is_dir() and name in per_video:
+        scores_final = staging / SCORES / name
+        if final.is_dir() and name in per_video and (not save_scores or scores_final.is_dir()):
             continue  # written by an earlier, interrupted run
         video = videos[name]
         if not warmed and warmup > 0:
@@ -209,13 +224,16 @@ def run_benchmark(
             warmed = True
         video_staging = partial_root / name
         video_staging.mkdir(parents=True, exist_ok=True)
+        scores_staging = partial_root / SCORES / name
+        if save_scores:
+            scores_staging.mkdir(parents=True, exist_ok=True)
         seconds = 0.0
         objects: set[int] = set()
         bank_sizes: list[tuple[int, int]] = []
         steps = video.num_steps
         sample_every = max(1, steps // 500)
         frame_bar = tqdm(total=steps, desc=name, unit="frame", leave=False, disable=not terminal)
-        for done in segment_video(core, video, steps):
+        for done in segment_video(core, video, steps, probabilities=save_scores):
             frame_bar.update(1)
             seconds += done.seconds
             objects.update(done.ids)
@@ -224,10 +242,13 @@ def run_benchmark(
                 bank_sizes.append((position, len(core.bank)))
             if done.labels is not None:
                 video.save_output(video_staging, done.frame, done.labels)
+            if done.prob is not None:
+                save_scores_file(scores_staging / f"{done.frame.name}.npz", quantise(done.prob), done.ids)
         frame_bar.close()
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
-            shutil.rmtree(final)
+        for moved in (final, scores_final):
+            if moved.exists():  # moved in by a run killed before it recorded the video's timing: ours, redone
+                shutil.rmtree(moved)
         per_video[name] = {
             "frames": steps,
             "objects": len(objects),
@@ -238,6 +259,9 @@ def run_benchmark(
         }
         with signals_held():  # the video's folder and its timing go in together (a resume trusts both)
             os.replace(video_staging, final)
+            if save_scores:
+                scores_final.parent.mkdir(exist_ok=True)
+                os.replace(scores_staging, scores_final)
             _write_timing(timing_path, per_video, cfg, device, spec)
         if progress and not terminal:
             fps = f"{steps / seconds:.1f}" if seconds > 0 else "-"
@@ -290,7 +314,7 @@ def _write_timing(
         "fps": frames / seconds if seconds > 0 else None,
         "peak_memory_bytes": peak,
         "peak_memory_kind": kind,
-        "precision": cfg.runtime.precision,
+        "precision": resolve_precision(cfg.runtime.precision, device),  # what ran (``auto`` resolved)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "processing_size": cfg.inference.size,
         "modules": {"frm": cfg.model.frm, "asm": cfg.memory.asm, "rrm": cfg.memory.rrm},

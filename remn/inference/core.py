@@ -16,6 +16,11 @@ RRM or unbounded) and the previous frame's probabilities (FRM's prior). Each cal
    last frame of a video never does: pass ``last=True``);
 5. the probabilities are cropped and resized back to the input size.
 
+With ``inference.flip`` (test-time augmentation, design INF-8) the mirrored frame goes through
+steps 2-4 too, with a memory of its own that holds the mirrored frames: the output is the mean
+of the two predictions (the mirror's flipped back), and both memories are written with it (the
+mirror's mirrored), on the frames the first memory's policy picks.
+
 With RRM on, nothing kept between frames grows with the video's length: the bank holds at
 most ``capacity`` working frames plus the annotated ones, and only the last frame's
 probabilities are kept.
@@ -47,11 +52,11 @@ from remn.memory import MemoryBank, build_memory_bank
 from remn.model.aggregate import soft_aggregate
 from remn.model.network import REMN, KeyFeatures
 from remn.model.preprocess import normalize_image, pad_divide_by, unpad
-from remn.runtime import autocast, compute_dtype
+from remn.runtime import autocast, compute_dtype, resolve_precision
 
 from .objects import ObjectManager
 
-__all__ = ["InferenceCore", "processing_size"]
+__all__ = ["InferenceCore", "processing_size", "average_flipped"]
 
 
 def processing_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
@@ -206,6 +211,32 @@ class _FrameStages:
         return self.stages["value"](image, f16, masks)[0]
 
 
+def average_flipped(prob: Tensor, mirrored: Tensor) -> Tensor:
+    """Flip test-time augmentation: the mean of ``prob`` and the mirrored frame's ``mirrored``
+    flipped back (both ``(K+1, H, W)`` distributions over the channels, so the mean is one too)."""
+    return (prob + mirrored.flip(-1)) / 2
+
+
+@dataclass
+class _Mirror:
+    """The mirrored frames' own state (``inference.flip``): their memory and last probabilities."""
+
+    bank: MemoryBank
+    prev_prob: Tensor | None = None
+
+
+@dataclass
+class _View:
+    """One frame as one memory sees it during a step: the frame or its mirror."""
+
+    bank: MemoryBank
+    prev_prob: Tensor | None
+    image: Tensor
+    feats: KeyFeatures | None = None
+    key: Tensor | None = None
+    prob: Tensor | None = None
+
+
 class InferenceCore:
     """Segments a video one frame at a time.
 
@@ -219,7 +250,7 @@ class InferenceCore:
         self.model = model.eval()
         self.cfg = cfg
         self.device = device or next(model.parameters()).device
-        self.precision = cfg.runtime.precision
+        self.precision = resolve_precision(cfg.runtime.precision, self.device)  # ``auto`` resolved here
         self.compute_dtype = compute_dtype(self.precision)  # the memory keeps keys and values in it
         self.size = cfg.inference.size
         self.channels_last = cfg.inference.channels_last
@@ -235,12 +266,17 @@ class InferenceCore:
     def reset(self) -> None:
         """Forget the current video."""
         self.objects = ObjectManager()
-        self.bank: MemoryBank = build_memory_bank(
-            self.cfg.memory, self.model, gather=self.cfg.inference.topk_gather, chunk_size=self.cfg.inference.chunk_size
-        )
+        self.bank: MemoryBank = self._new_bank()
         self.prev_prob: Tensor | None = None  # (1, K+1, Hp, Wp) at processing size, padded
+        self.mirror: _Mirror | None = _Mirror(self._new_bank()) if self.cfg.inference.flip else None
         self.frame_count = 0
         self._shape: tuple[int, int] | None = None
+
+    def _new_bank(self) -> MemoryBank:
+        inference = self.cfg.inference
+        return build_memory_bank(
+            self.cfg.memory, self.model, gather=inference.topk_gather, chunk_size=inference.chunk_size
+        )
 
     # ------------------------------------------------------------ input prep
     def _prepare_image(self, image: np.ndarray | Tensor) -> _Prepared:
@@ -348,29 +384,58 @@ class InferenceCore:
         if len(self.objects) == 0:
             # nothing to track yet: all background
             self.prev_prob = None
+            if self.mirror is not None:
+                self.mirror.prev_prob = None
             return torch.ones(1, *frame.size, device=self.device)
 
         stages = self.stages
+        views = [_View(self.bank, self.prev_prob, frame.image)]
+        if self.mirror is not None:  # inference.flip: the mirrored frame through its own memory
+            mirrored = frame.image.flip(-1)
+            if self.channels_last:
+                mirrored = mirrored.contiguous(memory_format=torch.channels_last)
+            views.append(_View(self.mirror.bank, self.mirror.prev_prob, mirrored))
         with autocast(self.device, self.precision):
-            feats = stages.encode(frame.image)
-            prob = None
-            if len(self.bank) > 0 and self.bank.num_objects > 0:
-                key = stages.enhance(feats.key, self.prev_prob)
-                readout = self.bank.read(key[0])
-                prob = stages.decode(readout[None], feats)[0]
+            predicted = [self._predict(view) for view in views]
+            prob = predicted[0]
+            if len(predicted) == 2 and prob is not None:
+                prob = average_flipped(prob, predicted[1])
             if given is not None:
                 prob = self._merge(prob, *given)
-                key = stages.enhance(feats.key, prob[None])
             assert prob is not None
             permanent = given is not None
-            if permanent or (not last and self.bank.should_write(t, prob)):
-                values = stages.encode_value(frame.image, feats.f16, prob[None, 1:].to(frame.image.dtype))
-                # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
-                self.bank.write(
-                    t, key[0].to(self.compute_dtype), values[0].to(self.compute_dtype), prob, permanent=permanent
-                )
+            # one decision for both views, so that their memories hold the same frames
+            write = permanent or (not last and self.bank.should_write(t, prob))
+            for i, view in enumerate(views):
+                view.prob = prob if i == 0 else prob.flip(-1)
+                if given is not None:
+                    view.key = stages.enhance(view.feats.key, view.prob[None])
+                if write:
+                    values = stages.encode_value(view.image, view.feats.f16, view.prob[None, 1:].to(view.image.dtype))
+                    # the memory keeps keys and values in the compute dtype (bf16/fp16 under autocast)
+                    view.bank.write(
+                        t,
+                        view.key[0].to(self.compute_dtype),
+                        values[0].to(self.compute_dtype),
+                        view.prob,
+                        permanent=permanent,
+                    )
         self.prev_prob = prob[None]
+        if self.mirror is not None:
+            self.mirror.prev_prob = views[1].prob[None]
         return self._restore(prob, frame)
+
+    def _predict(self, view: "_View") -> Tensor | None:
+        """Encode ``view``'s frame (kept on the view) and, when its memory holds objects, read
+        and decode them: ``(K+1, Hp, Wp)`` probabilities, else None."""
+        stages = self.stages
+        view.feats = stages.encode(view.image)
+        view.key = view.feats.key
+        if len(view.bank) == 0 or view.bank.num_objects == 0:
+            return None
+        view.key = stages.enhance(view.feats.key, view.prev_prob)
+        readout = view.bank.read(view.key[0])
+        return stages.decode(readout[None], view.feats)[0]
 
     def _merge(self, prob: Tensor | None, ids: list[int], masks: Tensor) -> Tensor:
         """Put given masks into the prediction: they win where they are, and the probabilities
@@ -395,11 +460,13 @@ class InferenceCore:
     def remove(self, ids: Sequence[int]) -> None:
         """Stop tracking objects (their memory is dropped too)."""
         slots = self.objects.remove(ids)
-        if self.bank.num_objects:
-            self.bank.remove_objects(slots)
-        if self.prev_prob is not None:
-            keep = [0] + [s + 1 for s in range(self.prev_prob.shape[1] - 1) if s not in set(slots)]
-            self.prev_prob = self.prev_prob[:, keep]
+        states = [self] if self.mirror is None else [self, self.mirror]
+        for state in states:
+            if state.bank.num_objects:
+                state.bank.remove_objects(slots)
+            if state.prev_prob is not None:
+                keep = [0] + [s + 1 for s in range(state.prev_prob.shape[1] - 1) if s not in set(slots)]
+                state.prev_prob = state.prev_prob[:, keep]
 
     def labels(self, prob: Tensor) -> np.ndarray:
         """Argmax of ``prob (K+1, H, W)`` as an ``(H, W)`` map of user ids (int64)."""

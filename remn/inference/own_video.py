@@ -9,7 +9,8 @@ Frames are decoded, segmented and written one at a time, the writing on a backgr
 behind a bounded queue, so memory does not depend on the video's length. Masks go to
 ``OUTPUT/masks/`` (named by frame index for a video file, by input name for a folder), the
 overlay to ``OUTPUT/overlay.mp4`` (with ``OUTPUT/overlay.html``, a page showing it and the run's
-record) and a record of the run to ``OUTPUT/segment.json``. They are
+record), with ``save_scores`` the objects' quantised probabilities to ``OUTPUT/scores/<name>.npz``
+(:mod:`remn.inference.scores`), and a record of the run to ``OUTPUT/segment.json``. They are
 built under ``OUTPUT/.remn-staging/`` and replace an earlier run's results (``--overwrite``)
 only once the whole video is done (:mod:`remn.outputs`); an error, Ctrl-C or SIGTERM leaves
 the earlier results as they were.
@@ -47,6 +48,7 @@ from remn.data.video import Frame, FrameSource, ImageFolderFrames
 from remn.data.video_file import H264Writer, VideoFileFrames
 from remn.outputs import OutputFolder, atomic_write_text
 
+from .scores import SCORES, quantise, save_scores
 from .video_loop import segment_video
 
 __all__ = [
@@ -216,8 +218,10 @@ class _Writer:
         size: tuple[int, int],
         palette: bytes | None,
         queue_size: int = 8,
+        scores_dir: Path | None = None,
     ):
         self.mask_dir = mask_dir
+        self.scores_dir = scores_dir
         self.palette = palette
         self.colours = _colour_table(palette)
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -233,18 +237,28 @@ class _Writer:
                 return
             if self.error is not None:
                 continue
-            name, index, image, labels = item
+            name, index, image, labels, scores = item
             try:
                 save_mask(self.mask_dir / f"{name}.png", labels.astype(np.uint8), palette=self.palette)
+                if scores is not None and self.scores_dir is not None:
+                    save_scores(self.scores_dir / f"{name}.npz", *scores)
                 if self.video is not None:
                     self.video.write(overlay_frame(image, labels, self.colours, index))
             except BaseException as error:  # reported by the main thread
                 self.error = error
 
-    def put(self, name: str, index: int, image: np.ndarray, labels: np.ndarray) -> None:
+    def put(
+        self,
+        name: str,
+        index: int,
+        image: np.ndarray,
+        labels: np.ndarray,
+        scores: tuple[np.ndarray, list[int]] | None = None,
+    ) -> None:
+        """Queue one frame: its labels, and its quantised scores with their ids when they are saved."""
         if self.error is not None:
             raise self.error
-        self.queue.put((name, index, image, labels))
+        self.queue.put((name, index, image, labels, scores))
 
     def close(self, abort: bool = False) -> None:
         """Wait for the queued frames to be written (``abort``: drop them) and close the video."""
@@ -274,6 +288,8 @@ class OwnVideoJob:
     overrides: list[str] = field(default_factory=list)
     device: str = "auto"
     overlay: bool = False
+    save_scores: bool = False
+    """Also write each frame's quantised object probabilities (``scores/<name>.npz``)."""
     fps: float | None = None
     resize_masks: bool = False
     repair: MaskRepair | None = None
@@ -350,7 +366,17 @@ def _segment(
     width, height = size
     (staging / "masks").mkdir()
     fps = job.fps or getattr(source, "fps", None) or 25.0
-    writer = _Writer(staging / "masks", staging / "overlay.mp4" if job.overlay else None, fps, (width, height), palette)
+    scores_dir = staging / SCORES if job.save_scores else None
+    if scores_dir is not None:
+        scores_dir.mkdir()
+    writer = _Writer(
+        staging / "masks",
+        staging / "overlay.mp4" if job.overlay else None,
+        fps,
+        (width, height),
+        palette,
+        scores_dir=scores_dir,
+    )
     names = source.names
     total = len(source)
     model_seconds = 0.0
@@ -373,9 +399,10 @@ def _segment(
                 mask = masks_at.get(index)
                 yield Frame(index, index, names[index], image, mask.labels if mask is not None else None)
 
-        for done in segment_video(predictor.core, frames(), total, labels="all"):
+        for done in segment_video(predictor.core, frames(), total, labels="all", probabilities=job.save_scores):
             model_seconds += done.seconds
-            writer.put(done.frame.name, done.index, done.frame.image, done.labels)
+            scores = (quantise(done.prob), done.ids) if done.prob is not None else None
+            writer.put(done.frame.name, done.index, done.frame.image, done.labels, scores)
         finished = True
     finally:
         writer.close(abort=not finished)
@@ -390,4 +417,5 @@ def _segment(
         "model_fps": total / model_seconds if model_seconds else None,
         "load": predictor.load_message,
         "overlay": bool(job.overlay),
+        "scores": bool(job.save_scores),
     }

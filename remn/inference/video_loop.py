@@ -9,7 +9,8 @@ frame is processed and timed the same way everywhere:
   marked so it is never written to memory);
 * the labels (an ``(H, W)`` int64 map of user ids at the input size) are taken off the device
   for the frames that want an output (``frame.write``), or for every frame with
-  ``labels="all"``;
+  ``labels="all"``; with ``probabilities=True`` the step's ``(K+1, H, W)`` probabilities
+  come with them (left on the device, inside the timing as they cost nothing more);
 * ``seconds`` is the wall time of the step and the labels, with the device synchronised
   before and after (CUDA runs asynchronously), so it is the model's time alone: reading
   frames and writing files fall outside it.
@@ -45,6 +46,10 @@ class Segmented:
     """``(H, W)`` int64 user ids at the input size; None when the frame wanted no output."""
     seconds: float
     """Model time of this step (device synchronised), labels included."""
+    prob: torch.Tensor | None = None
+    """``(K+1, H, W)`` float32 probabilities at the input size, background first, channel ``i``
+    for ``ids[i-1]`` (on the core's device); only with ``probabilities=True``, for the frames
+    that have labels."""
 
     @property
     def index(self) -> int:
@@ -58,12 +63,19 @@ def synchronize(device: torch.device) -> None:
 
 
 def segment_video(
-    core: InferenceCore, frames: Iterable[Frame], num_steps: int, *, labels: str = "write", reset: bool = True
+    core: InferenceCore,
+    frames: Iterable[Frame],
+    num_steps: int,
+    *,
+    labels: str = "write",
+    reset: bool = True,
+    probabilities: bool = False,
 ) -> Iterator[Segmented]:
     """Run ``frames`` (``num_steps`` of them, in play order) through ``core``; yields each step.
 
     ``labels``: ``"write"`` takes labels for frames with ``frame.write`` only (evaluation),
-    ``"all"`` for every frame. Between yields the caller may read the core's state (its bank,
+    ``"all"`` for every frame; ``probabilities``: also the probabilities of those frames
+    (:attr:`Segmented.prob`). Between yields the caller may read the core's state (its bank,
     its objects): nothing runs until the next frame is asked for.
     """
     if labels not in ("write", "all"):
@@ -75,9 +87,11 @@ def segment_video(
         synchronize(device)
         start = time.perf_counter()
         prob = core.step(frame.image, frame.mask, last=frame.position == num_steps - 1)
-        out = core.labels(prob) if labels == "all" or frame.write else None
+        wanted = labels == "all" or frame.write
+        out = core.labels(prob) if wanted else None
         synchronize(device)
-        yield Segmented(frame, core.objects.ids, out, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        yield Segmented(frame, core.objects.ids, out, seconds, prob if probabilities and wanted else None)
 
 
 def warm_up(core: InferenceCore, frames: Iterable[Frame], steps: int) -> None:
