@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from remn.benchmark import BenchmarkClip
@@ -27,6 +28,7 @@ def test_longer_video_starts_with_the_shorter_one():
     assert set(np.unique(labels)) == {0, 1, 2, 3}  # every object is in the first frame
 
 
+@pytest.mark.slow
 def test_quick_suite_measures_both_modes_at_both_lengths(tmp_path):
     command = [
         sys.executable,

@@ -114,6 +114,7 @@ def test_pickled_code_is_refused(tmp_path):
         read_state_dict(path)  # weights_only=True refuses arbitrary objects
 
 
+@pytest.mark.slow
 def test_save_is_atomic_and_round_trips(remn_model, tmp_path):
     path = tmp_path / "runs" / "weights.pth"
     save_weights(remn_model, path)
@@ -163,6 +164,7 @@ def test_resnet50_weights_copy_into_key_encoder(stcn_model):
     assert torch.equal(enc["layer3.5.bn3.running_var"], source["layer3.5.bn3.running_var"])
 
 
+@pytest.mark.slow
 def test_one_loader_for_remn_and_stcn_weights_reports_what_it_did(stcn_model, remn_model, stcn_random_state, tmp_path):
     stcn_file = tmp_path / "stcn.pth"
     torch.save(stcn_random_state, stcn_file)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from remn.model.summary import count_parameters, parameter_table
 
 from conftest import REPO
@@ -38,6 +40,7 @@ def test_docs_table_is_what_the_script_prints(stcn_model, remn_model):
     assert table in (REPO / "docs" / "model.md").read_text(), "run `make params` to refresh docs/model.md"
 
 
+@pytest.mark.slow
 def test_count_params_script_runs_and_checks_the_total():
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "count_params.py")], capture_output=True, text=True, timeout=300

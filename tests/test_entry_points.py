@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -15,6 +17,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_train_and_eval_check_their_config():
     for script in ("train.py", "eval.py"):
         extra = ["--benchmark", "generic", "--output", "/tmp/unused"] if script == "eval.py" else []
@@ -23,6 +26,7 @@ def test_train_and_eval_check_their_config():
         assert _run(script, "--help").returncode == 0
 
 
+@pytest.mark.slow
 def test_demo_pipeline_at_a_tiny_size(tmp_path):
     work = tmp_path / "demo"
     result = _run(

@@ -70,6 +70,7 @@ def _data_error_codes() -> dict[str, list[str]]:
     return codes
 
 
+@pytest.mark.slow
 def test_every_data_error_code_is_in_the_docs():
     codes = _data_error_codes()
     # the collector sees codes of every module, given as constants and as literals
@@ -368,6 +369,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_gives_one_error_line_and_the_documented_status(case, data):
     words, status, named = CASES[case]

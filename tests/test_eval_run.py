@@ -43,6 +43,7 @@ def test_registry_has_every_benchmark_of_the_issue():
     assert benchmarks["long-time-x3"].repeat == 3 and benchmarks["long-time"].sparse
 
 
+@pytest.mark.slow
 @needs_davis_mini
 def test_davis2016_mini_end_to_end(tmp_path):
     subset = tmp_path / "subset.txt"
@@ -93,6 +94,7 @@ def youtube_set(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
     out = tmp_path / "out"
     assert _eval("--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST) == 0
@@ -119,6 +121,7 @@ def test_youtube_layout_with_mid_video_objects(youtube_set, tmp_path):
     assert all(v["bank_size"] for v in timing["videos"].values())
 
 
+@pytest.mark.slow
 def test_one_progress_line_per_video_when_stderr_is_not_a_terminal(youtube_set, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
@@ -153,6 +156,7 @@ def _stamps(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_existing_output_is_kept_and_an_interrupted_run_resumes(youtube_set, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     args = ["--benchmark", "youtube2019-valid", "--data-root", str(youtube_set), "--output", str(out), *FAST]
@@ -265,6 +269,7 @@ def test_davis_test_dev_gets_a_zip_of_its_result_folder(tmp_path):
     assert "mem_every: 3" in state["config"]  # STCN's test-dev protocol
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_child_keeps_the_finished_videos_and_the_rerun_completes(tmp_path):
     import os
     import signal

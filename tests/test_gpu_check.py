@@ -105,6 +105,7 @@ def _fake(kind: str):
     return check
 
 
+@pytest.mark.slow
 def test_a_failing_a_crashing_and_a_hanging_check_are_recorded_and_the_others_run(tmp_path, monkeypatch):
     kinds = {"device": "fails", "agreement": "hangs", "speed": "crashes", "profile": "ok", "train": "ok"}
     for name, kind in kinds.items():

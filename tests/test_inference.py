@@ -166,6 +166,7 @@ def test_given_mask_of_the_wrong_size_is_refused(remn_model):
         ("relative", (7,), [0, 5, 7, 12]),
     ],
 )
+@pytest.mark.slow
 def test_stcn_mode_reproduces_stcn_memory_schedule(stcn_model, stcn_random_state, mode, annotate_at, expected):
     import copy
 
@@ -193,6 +194,7 @@ def test_stcn_mode_reproduces_stcn_memory_schedule(stcn_model, stcn_random_state
     assert len(core.bank) == len(expected)
 
 
+@pytest.mark.slow
 def test_remn_and_stcn_modes_on_a_small_generated_clip(remn_model, stcn_model):
     # both modes over one generated clip of 20 frames at 72x100 with 2 objects, memory.capacity=4
     stream = SyntheticStream(0, frames=20, height=72, width=100, objects=(2, 2))
@@ -232,6 +234,7 @@ def _rss_bytes() -> int:
     return process_memory()[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(process_memory() is None, reason="needs Linux /proc for the process size")
 def test_rrm_keeps_the_bank_and_process_memory_bounded_over_2000_frames(remn_model):
     capacity = 6

@@ -105,6 +105,7 @@ def test_registry_has_mose_and_lvos():
         assert "inference.size=480" in spec.protocol and "memory.mem_every=5" in spec.protocol
 
 
+@pytest.mark.slow
 def test_mose_valid_gives_every_frame_from_the_first_mask_and_a_server_zip(mose_root, tmp_path):
     dataset = open_dataset("mose", mose_root, split="valid")
     assert isinstance(dataset, MOSE) and dataset.videos == ["0000beef", "0001beef"]
@@ -141,6 +142,7 @@ def test_lvos_objects_are_given_at_the_first_frame_of_their_range(lvos_root):
         assert video.object_first_frames() == first
 
 
+@pytest.mark.slow
 def test_lvos_valid_is_evaluated_and_scored_by_object_ranges(lvos_root, tmp_path):
     root = lvos_root["root"]
     out = tmp_path / "out"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -15,6 +16,7 @@ from conftest import DAVIS_MINI, REPO, needs_davis_mini
 SEQUENCE = DAVIS_MINI / "JPEGImages" / "480p" / "blackswan"
 
 
+@pytest.mark.slow
 @needs_davis_mini
 def test_three_real_frames_through_remn(remn_model):
     images = [np.array(Image.open(SEQUENCE / f"{t:05d}.jpg").convert("RGB")) for t in range(3)]

@@ -148,6 +148,7 @@ def test_write_report_without_frames_or_masks_still_renders(scored, tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(scored, tmp_path):
     report = _run_score(scored)

@@ -433,6 +433,7 @@ def test_write_csvs_returns_the_paths(tmp_path: Path):
 # ---------------------------------------------------------------- real DAVIS 2016 frames
 
 
+@pytest.mark.slow
 @needs_davis_mini
 @pytest.mark.filterwarnings("ignore::remn.data.masks.DataWarning")  # the warnings are tested below
 def test_davis2016_mini():
@@ -687,6 +688,7 @@ def test_davis2016_rule_on_random_values(data):
     assert len(messages_of(caught)) == int(odd_values) and len(caught) == int(odd_values)
 
 
+@pytest.mark.slow
 @needs_davis_mini
 def test_davis2016_mini_in_its_own_format_scores_the_same_without_warning():
     annotations = DAVIS_MINI / "Annotations" / "480p"

@@ -296,6 +296,7 @@ def test_overrides_and_config_names_anywhere_on_the_line(mp4, masks, tmp_path):
     assert json.loads((out / "segment.json").read_text())["frames"] == FRAMES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_in_the_middle_keeps_the_earlier_results(earlier, tmp_path, signum, status):
     out, base, before = earlier
@@ -369,6 +370,7 @@ def test_a_broken_frame_in_a_folder_is_found_before_anything_is_written(masks, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_an_anti_aliased_first_mask_is_refused_and_repaired_on_request(mp4, tmp_path, capsys):
     from PIL import Image, ImageDraw
 

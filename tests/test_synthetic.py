@@ -266,6 +266,7 @@ def test_stream_is_deterministic_the_start_of_longer_ones_and_the_same_in_any_or
         long.render(40)
 
 
+@pytest.mark.slow
 def test_stream_runs_thousands_of_frames_in_the_memory_of_one():
     stream = SyntheticStream(2, frames=2000, height=64, width=64, objects=(3, 3), distractors=(1, 1))
     assert set(np.unique(stream.labels(0)).tolist()) == {0, 1, 2, 3}  # every object is in frame 0

@@ -226,6 +226,7 @@ def _signal_on_step(trainer: Trainer, monkeypatch, at: int, sig: int) -> None:
     monkeypatch.setattr(trainer, "train_step", signalled)
 
 
+@pytest.mark.slow
 def test_a_second_signal_during_the_save_leaves_the_previous_checkpoint_and_the_handlers(tmp_path, monkeypatch):
     cfg = _config(tmp_path, "train.main.iterations=10", "train.save_every=2")
     trainer = Trainer(cfg, FakeSource(count=2), tmp_path / "run", progress=False, argv=["train.py", "--x"])
@@ -254,6 +255,7 @@ def test_a_second_signal_during_the_save_leaves_the_previous_checkpoint_and_the_
     assert {sig: signal.getsignal(sig) for sig in before} == before
 
 
+@pytest.mark.slow
 def test_signals_during_setup_and_between_stages_lose_nothing(tmp_path, monkeypatch):
     cfg = _config(tmp_path, "train.stages=[static,main]", "train.static.iterations=1", "train.main.iterations=1")
     start_stage = Trainer.start_stage

@@ -325,6 +325,7 @@ def test_the_trainer_steps_with_clipped_gradients(tmp_path):
     assert len(seen) == 1 and seen[0] <= 1e-3 * (1 + 1e-4)
 
 
+@pytest.mark.slow
 def test_progress_lines_when_stderr_is_not_a_terminal_and_none_with_no_progress(tmp_path, capsys):
     cfg = _config(tmp_path, "train.main.iterations=3", "train.main.batch_size=1", "train.progress_every=2", *_FROZEN)
     Trainer(cfg, FakeSource(count=1), tmp_path / "on", progress=True).run()
@@ -516,6 +517,7 @@ def test_initial_weights_from_stcn_or_remn_files(small_model, stcn_random_state,
 # ----------------------------------------------------------------------------- whole runs
 
 
+@pytest.mark.slow
 def test_every_stage_runs_in_one_launch(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -582,6 +584,7 @@ def test_every_stage_runs_in_one_launch(tmp_path):
     assert steps == [5, 6]  # the global step continues across stages (1 + 1 + 2 before)
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_fixed_batch(tmp_path):
     cfg = _config(
         tmp_path,
@@ -621,6 +624,7 @@ OPT_IN = (
 """Every opt-in optimiser feature at once: cosine schedule with warm-up, clipping, two extra groups."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [(), OPT_IN], ids=["stcn-recipe", "opt-in-features"])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, extra):
     _, whole = _run_to(tmp_path, "whole", None, extra=extra)
@@ -646,6 +650,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, extra):
         assert all(row["grad_norm"] > 0.05 for row in whole.history)
 
 
+@pytest.mark.slow
 def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
     overrides = ("train.main.iterations=2", "train.main.batch_size=1", "train.main.freeze_encoders=true")
     bf16 = Trainer(
@@ -662,6 +667,7 @@ def test_mixed_precision_runs_and_the_gradient_scaler_is_resumed(tmp_path):
     assert resumed.iteration == 1 and resumed.scheduler.last_epoch == 1
 
 
+@pytest.mark.slow
 def test_resuming_with_other_parameter_groups_is_refused(tmp_path):
     overrides = ("train.main.iterations=2", "train.main.batch_size=1", "train.main.freeze_encoders=true")
     Trainer(_config(tmp_path, *overrides), FakeSource(count=1), tmp_path / "run", progress=False).run(stop_after=1)
@@ -693,6 +699,7 @@ def _load_train_script():
     return module
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     import remn.training
 
@@ -776,6 +783,7 @@ def _collate(indices: list[int]) -> dict:
     return torch.utils.data.default_collate([data[i] for i in indices])
 
 
+@pytest.mark.slow
 def test_two_processes_average_gradients_like_one_process_on_the_whole_batch(tmp_path):
     mp.spawn(_ddp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "ddp_grads.pt", weights_only=True)
@@ -796,6 +804,7 @@ def test_two_processes_average_gradients_like_one_process_on_the_whole_batch(tmp
             assert error < 1e-2, (label, name, error)
 
 
+@pytest.mark.slow
 @needs_davis_mini
 def test_train_py_on_real_frames_with_the_project_datasets(tmp_path, capsys):
     pytest.importorskip("remn.data.train_video")
