@@ -16,7 +16,7 @@ from PIL import Image
 
 from remn.data.masks import read_mask, save_mask
 from remn.data.synthetic import layout_spec, write_dataset
-from remn.evaluation.report import REPORT_FILE, worst_frames, write_report
+from remn.evaluation.report import GENERATOR_META, REPORT_FILE, worst_frames, write_report
 from remn.evaluation.score import score_folders
 
 BLANKED = [("syn0001", "00004"), ("syn0002", "00006")]  # predicted empty: J = 0 for every object
@@ -198,3 +198,19 @@ def test_long_and_ranged_sequences_are_charted_within_bounds():
     worst = _worst(text)
     assert worst[0][:2] == ("long", names[500]) and worst[0][2] == pytest.approx(0.01)
     assert worst_frames(EvaluationResult([sequence]), 1)[0].object_j == {1: pytest.approx(0.01)}
+
+
+def test_a_users_report_html_is_never_replaced_and_nothing_else_is_written(scored, tmp_path, capsys):
+    from remn.cli.score import main
+
+    out = tmp_path / "scores"
+    out.mkdir()
+    (out / REPORT_FILE).write_text("my own notes")
+    args = ["--gt", str(scored["gt"]), "--pred", str(scored["pred"]), "--out", str(out), "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"{out / REPORT_FILE}: a report.html that remn did not write is in the way" in err
+    assert (out / REPORT_FILE).read_text() == "my own notes" and sorted(p.name for p in out.iterdir()) == [REPORT_FILE]
+    (out / REPORT_FILE).unlink()
+    assert main(args) == 0 and main(args) == 0  # remn's own report is replaced by the next run
+    assert GENERATOR_META in (out / REPORT_FILE).read_text()

@@ -101,7 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gt_format=args.gt_format,
             )
         out_dir = Path(args.out) if args.out else Path(args.pred)
-        global_path, sequence_path = write_csvs(result, out_dir, args.split)
         report = write_report(
             out_dir,
             result,
@@ -117,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ground truth": args.gt,
                 "predictions": args.pred,
             },
-        )
+        )  # first: a user's report.html in the way is refused before anything is written
+        global_path, sequence_path = write_csvs(result, out_dir, args.split)
         title = f"Global results for {args.split} ({result.num_objects} objects in {len(result.sequences)} sequences)"
         print(format_global_table(result.global_table(), title))
         print(f"wrote {global_path}, {sequence_path} and {report}")

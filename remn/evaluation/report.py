@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 REPORT_FILE = "report.html"
+GENERATOR_META = '<meta name="generator" content="remn report">'
+"""Marks a report this module wrote: only such a file is ever replaced."""
 OVERLAY_PAGE = "overlay.html"
 WORST_FRAMES = 8
 CHART_POINTS = 600
@@ -378,7 +380,7 @@ def render_report(
     table = result.global_table()
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="en"><head><meta charset="utf-8">{GENERATOR_META}',
         f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
     ]
@@ -452,43 +454,28 @@ def render_report(
     return "\n".join(parts) + "\n"
 
 
-def write_report(
-    out_dir: str | os.PathLike,
-    result: EvaluationResult,
-    *,
-    title: str = "Evaluation report",
-    gt_root=None,
-    pred_root=None,
-    images=None,
-    gt_format: str = "davis2017",
-    summary: Mapping[str, object] | None = None,
-    timing: Mapping[str, object] | None = None,
-    worst: int = WORST_FRAMES,
-    thumb_width: int = THUMB_WIDTH,
-) -> Path:
+def write_report(out_dir: str | os.PathLike, result: EvaluationResult, **options) -> Path:
     """Write ``out_dir/report.html`` (atomically) and return its path.
 
     ``result``: what scoring returned; ``gt_root`` / ``pred_root``: the folders it scored
     (``<root>/<sequence>/<frame>.png``), read again for the worst frames' thumbnails;
     ``images``: the frames (a folder ``<root>/<sequence>/<frame>.jpg`` or ``{sequence: [files]}``);
     ``gt_format``: ``davis2016`` draws every non-zero ground-truth pixel as object 1;
-    ``summary``: extra ``key: value`` lines; ``timing``: an eval's ``timing.json``.
-    """
-    from remn.outputs import atomic_write
+    ``summary``: extra ``key: value`` lines; ``timing``: an eval's ``timing.json`` (the options of
+    :func:`render_report`).
 
-    text = render_report(
-        result,
-        title=title,
-        gt_root=gt_root,
-        pred_root=pred_root,
-        images=images,
-        gt_format=gt_format,
-        summary=summary,
-        timing=timing,
-        worst=worst,
-        thumb_width=thumb_width,
-    )
+    A ``report.html`` already there is replaced only when this module wrote it (its generator
+    tag); any other file of that name is the user's and is refused with an :class:`OutputError`.
+    """
+    from remn.outputs import OutputError, atomic_write
+
     path = Path(out_dir) / REPORT_FILE
+    if path.exists() and GENERATOR_META not in path.read_text(encoding="utf-8", errors="replace")[:2000]:
+        raise OutputError(
+            f"{path}: a report.html that remn did not write is in the way; move it, or write the scores "
+            "elsewhere (remn score --out DIR)"
+        )
+    text = render_report(result, **options)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda target: Path(target).write_text(text, encoding="utf-8"))
     return path
