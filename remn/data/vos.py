@@ -386,6 +386,20 @@ class YouTubeVOS(VOSDataset):
         )
 
 
+def _videos_mapping(path: Path, what: str, owner: str, fix: str) -> dict:
+    """The ``"videos"`` mapping of a dataset's JSON meta file (YouTube-VOS, LVOS), or one DataError."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(
+            BAD_LAYOUT, f"{what} cannot be read as JSON ({error}); restore {owner} own file", path
+        ) from None
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict):
+        raise DataError(BAD_LAYOUT, f'{what} has no "videos" mapping; {fix}', path)
+    return videos
+
+
 def _read_meta(path: Path) -> dict[str, dict]:
     """``meta.json``'s videos, checked against YouTube-VOS's format:
     ``{"videos": {video: {"objects": {id: {"frames": [frame name, ...], ...}}}}}``."""
@@ -393,15 +407,7 @@ def _read_meta(path: Path) -> dict[str, dict]:
         'it should look like {"videos": {"<video>": {"objects": {"1": {"frames": ["00000", ...]}}}}} '
         "as in YouTube-VOS's own file; restore that file"
     )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(
-            BAD_LAYOUT, f"meta.json cannot be read as JSON ({error}); restore YouTube-VOS's own file", path
-        ) from None
-    videos = data.get("videos") if isinstance(data, dict) else None
-    if not isinstance(videos, dict):
-        raise DataError(BAD_LAYOUT, f'meta.json has no "videos" mapping; {fix}', path)
+    videos = _videos_mapping(path, "meta.json", "YouTube-VOS's", fix)
     for name, entry in videos.items():
         objects = entry.get("objects") if isinstance(entry, dict) else None
         if not isinstance(objects, dict):
@@ -538,14 +544,8 @@ def read_lvos_meta(path: str | Path) -> dict[str, dict[int, FrameRange]]:
         'it should look like {"videos": {"<video>": {"objects": {"1": {"frame_range": '
         '{"start": 1, "end": 496, ...}}}}}} as in LVOS\'s own file; restore that file'
     )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(
-            BAD_LAYOUT, f"LVOS meta file cannot be read as JSON ({error}); restore LVOS's own file", path
-        ) from None
-    videos = data.get("videos") if isinstance(data, dict) else None
-    if not isinstance(videos, dict) or not videos:
+    videos = _videos_mapping(path, "LVOS meta file", "LVOS's", fix)
+    if not videos:
         raise DataError(BAD_LAYOUT, f'LVOS meta file has no "videos" mapping; {fix}', path)
     out: dict[str, dict[int, FrameRange]] = {}
     for name, entry in videos.items():
