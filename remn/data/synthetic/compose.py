@@ -4,7 +4,6 @@ pixel noise, and :func:`generate_video`, which plans a whole video and draws it.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -14,7 +13,7 @@ from remn.errors import EXIT_USAGE, REMNError
 from .appearance import Look, background_look, lookalike, object_look, paint
 from .motion import plan_path
 from .shapes import CONTOUR_SAMPLES, Layer, Sprite, make_contour, make_wobble
-from .spec import MAX_ATTEMPTS, SHAPES, SyntheticSpec, SyntheticVideo
+from .spec import MAX_ATTEMPTS, SHAPES, SyntheticSpec, SyntheticVideo, spec_with
 
 Piece = tuple[tuple[slice, slice], np.ndarray, np.ndarray]
 """A drawn layer: its bounding box in the frame, its silhouette there (bool) and the colours of
@@ -259,17 +258,7 @@ def generate_video(
     The same seed or generator state gives the same video, bit for bit.
     """
     spec = spec if spec is not None else SyntheticSpec()
-    sizes = {
-        name: value for name, value in (("frames", frames), ("height", height), ("width", width)) if value is not None
-    }
-    if sizes or knobs:
-        unknown = sorted(set(knobs) - set(SyntheticSpec.__dataclass_fields__))
-        if unknown:
-            raise TypeError(
-                f"generate_video got unknown options {unknown}; valid ones are the fields of "
-                f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}"
-            )
-        spec = replace(spec, **sizes, **knobs)
+    spec = spec_with(spec, "generate_video", frames, height, width, **knobs)
     rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else np.random.default_rng(rng_or_seed)
     for _ in range(MAX_ATTEMPTS):
         video = _attempt(rng, spec, layers)

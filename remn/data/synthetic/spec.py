@@ -147,3 +147,27 @@ def video_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for video ``index`` of a dataset made from ``seed``: independent of
     how many videos there are and of which worker makes it."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def spec_with(
+    spec: SyntheticSpec,
+    caller: str,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    **knobs,
+) -> SyntheticSpec:
+    """``spec`` with the sizes given and any other fields of :class:`SyntheticSpec` changed;
+    an unknown name is a TypeError naming ``caller`` and the valid fields."""
+    sizes = {
+        name: value for name, value in (("frames", frames), ("height", height), ("width", width)) if value is not None
+    }
+    if not sizes and not knobs:
+        return spec
+    unknown = sorted(set(knobs) - set(SyntheticSpec.__dataclass_fields__))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unknown options {unknown}; valid ones are the fields of "
+            f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}"
+        )
+    return replace(spec, **sizes, **knobs)

@@ -24,7 +24,7 @@ stream's frames differ from :func:`generate_video`'s for the same seed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -33,7 +33,7 @@ from .appearance import background_look, lookalike, object_look, paint
 from .compose import GenerationError, Piece, cast, composite, draw, fewest_pixels, label_map
 from .motion import Wander
 from .shapes import Sprite, make_contour, make_wobble
-from .spec import MAX_ATTEMPTS, SHAPES, SyntheticSpec
+from .spec import MAX_ATTEMPTS, SHAPES, SyntheticSpec, spec_with
 
 __all__ = ["SyntheticStream", "STREAM_SPEC"]
 
@@ -87,19 +87,7 @@ class SyntheticStream:
         **knobs,
     ) -> None:
         spec = spec if spec is not None else STREAM_SPEC
-        sizes = {
-            name: value
-            for name, value in (("frames", frames), ("height", height), ("width", width))
-            if value is not None
-        }
-        if sizes or knobs:
-            unknown = sorted(set(knobs) - set(SyntheticSpec.__dataclass_fields__))
-            if unknown:
-                raise TypeError(
-                    f"SyntheticStream got unknown options {unknown}; valid ones are the fields of "
-                    f"SyntheticSpec: {sorted(SyntheticSpec.__dataclass_fields__)}"
-                )
-            spec = replace(spec, **sizes, **knobs)
+        spec = spec_with(spec, "SyntheticStream", frames, height, width, **knobs)
         if spec.enter_late or spec.leave:
             raise ValueError(
                 f"SyntheticStream has no late entries and no exits: set enter_late=0 and leave=0 "
